@@ -1,0 +1,258 @@
+"""One training loop for every model in the course.
+
+``train(model, batches, loss_fn, TrainConfig(...))`` handles the device, mixed precision
+on CUDA, gradient clipping, a progress bar, periodic validation, checkpoint and resume,
+and seeds. A model family supplies only ``loss_fn(model, batch)``, which returns either
+a scalar mean loss or a pair ``(summed_loss, count)`` (so evaluation can average exactly,
+e.g. nats per frame over a whole split).
+
+Lesson: 03_melody_lstm (first used), 04_polyphonic_chorales, 06_music_transformer
+"""
+from __future__ import annotations
+
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import CourseError
+from .runtime import device as pick_device
+from .runtime import fast_mode, seed_everything
+
+__all__ = ["TrainConfig", "History", "train", "evaluate", "to_device"]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`train`."""
+
+    steps: int = 1000                 # optimizer steps in total (a resumed run continues up to this)
+    lr: float = 1e-3                  # AdamW learning rate
+    weight_decay: float = 0.0         # AdamW weight decay
+    grad_clip: float | None = 1.0     # clip the gradient norm to this (None: no clipping)
+    eval_every: int = 100             # validate every this many steps (and at the end)
+    eval_batches: int | None = None   # validate on at most this many batches (None: all)
+    amp: bool = True                  # mixed precision (bfloat16/float16 autocast) when on CUDA
+    seed: int = 0                     # seeds torch/numpy/random before building the optimizer
+    checkpoint: str | None = None     # file to save to at every validation; resumed from if it exists
+    progress: bool = True             # show a progress bar
+    warmup: int = 0                   # linear learning-rate warm-up steps
+
+
+@dataclass
+class History:
+    """What happened during training: losses by step and the wall time."""
+
+    steps: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    valid_steps: list = field(default_factory=list)
+    valid_loss: list = field(default_factory=list)
+    seconds: float = 0.0
+    device: str = ""
+
+    @property
+    def last_valid(self) -> float:
+        return self.valid_loss[-1] if self.valid_loss else float("nan")
+
+    @property
+    def best_valid(self) -> float:
+        return min(self.valid_loss) if self.valid_loss else float("nan")
+
+    def plot(self, ax=None):
+        """Draw the curves (needs matplotlib); returns ``(fig, ax)``."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
+        ax.plot(self.steps, self.train_loss, label="train", alpha=0.7)
+        if self.valid_loss:
+            ax.plot(self.valid_steps, self.valid_loss, "o-", label="valid")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.legend()
+        return fig, ax
+
+
+def to_device(batch, device):
+    """Move tensors (also inside tuples, lists and dicts) to ``device``."""
+    if hasattr(batch, "to"):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _split_loss(out):
+    """``loss_fn`` output -> (mean loss tensor, summed loss float, count)."""
+    if isinstance(out, tuple):
+        total, count = out
+        count = float(count)
+        if count <= 0:
+            raise CourseError("loss_fn returned a count of 0; a batch must contain at least one item.")
+        return total / count, float(total.detach()), count
+    return out, float(out.detach()), 1.0
+
+
+def _autocast(dev, enabled: bool):
+    import contextlib
+
+    import torch
+
+    if enabled and dev.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def evaluate(model, batches: Iterable, loss_fn: Callable, *, device=None, max_batches: int | None = None,
+             amp: bool = False) -> float:
+    """Average loss over ``batches``: sum of summed losses / sum of counts when ``loss_fn`` returns pairs."""
+    import torch
+
+    dev = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0.0
+    with torch.no_grad():
+        for i, batch in enumerate(batches):
+            if max_batches is not None and i >= max_batches:
+                break
+            with _autocast(dev, amp):
+                _, s, c = _split_loss(loss_fn(model, to_device(batch, dev)))
+            total += s
+            count += c
+    model.train(was_training)
+    if count == 0:
+        raise CourseError("evaluate() got no batches: is the validation set empty?")
+    return total / count
+
+
+def _forever(batches):
+    while True:
+        n = 0
+        for b in batches:
+            n += 1
+            yield b
+        if n == 0:
+            raise CourseError("The training data gave no batches: is the data set empty, or batch_size too large "
+                              "with drop_last=True?")
+
+
+def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | None = None, *,
+          valid_batches: Iterable | None = None, device=None, callbacks: Iterable = (), optimizer=None) -> History:
+    """Train ``model`` on ``batches`` (re-iterated as often as needed) for ``config.steps`` steps.
+
+    Args:
+        model: a ``torch.nn.Module``; moved to ``device``.
+        batches: an iterable of batches, e.g. a ``DataLoader``.
+        loss_fn: ``loss_fn(model, batch) -> loss`` or ``(summed_loss, count)``.
+        config: a :class:`TrainConfig`.
+        valid_batches: validation batches, evaluated every ``config.eval_every`` steps.
+        device: a torch device; default ``course.device()``.
+        callbacks: objects with ``update(step, train_loss, valid_loss=None)`` or plain callables
+            with that signature (e.g. ``course.listen.LivePlot()``).
+        optimizer: default AdamW(lr, weight_decay).
+
+    Returns:
+        a :class:`History`. With ``config.checkpoint`` set, the model, optimizer, step and
+        history are saved at each validation and a later call resumes from the file.
+    """
+    import torch
+
+    config = config or TrainConfig()
+    if config.steps < 0:
+        raise CourseError(f"steps must be >= 0, got {config.steps}.")
+    dev = device if device is not None else pick_device(verbose=config.progress)
+    seed_everything(config.seed)
+    model.to(dev)
+    model.train()
+    opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    use_amp = config.amp and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and not torch.cuda.is_bf16_supported())
+    hist = History(device=str(dev))
+    step = 0
+    ckpt = Path(config.checkpoint) if config.checkpoint else None
+    if ckpt is not None and ckpt.exists():
+        try:
+            state = torch.load(ckpt, map_location=dev, weights_only=False)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            step = int(state["step"])
+            hist = History(**state["history"])
+        except Exception as e:
+            raise CourseError(f"Could not resume from checkpoint {ckpt}: {e}. Delete it to start afresh.") from None
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    cbs = [c.update if hasattr(c, "update") else c for c in callbacks]
+    bar = None
+    if config.progress and step < config.steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=step, desc="training", unit="step", leave=True)
+    t0 = time.perf_counter() - hist.seconds
+    it = _forever(batches)
+    try:
+        while step < config.steps:
+            batch = to_device(next(it), dev)
+            if config.warmup:
+                f = min(1.0, (step + 1) / config.warmup)
+                for g, lr in zip(opt.param_groups, base_lrs):
+                    g["lr"] = lr * f
+            with _autocast(dev, use_amp):
+                loss, _, _ = _split_loss(loss_fn(model, batch))
+            if not torch.isfinite(loss):
+                raise CourseError(f"The loss became {loss.item()} at step {step}: lower the learning rate "
+                                  "or check the loss function.")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if config.grad_clip:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            step += 1
+            lv = float(loss.detach())
+            hist.steps.append(step)
+            hist.train_loss.append(lv)
+            vl = None
+            if valid_batches is not None and (step % config.eval_every == 0 or step == config.steps):
+                vl = evaluate(model, valid_batches, loss_fn, device=dev, max_batches=config.eval_batches, amp=use_amp)
+                hist.valid_steps.append(step)
+                hist.valid_loss.append(vl)
+            for cb in cbs:
+                cb(step, lv, vl)
+            if bar is not None:
+                bar.update(1)
+                post = {"loss": f"{lv:.3f}"}
+                if hist.valid_loss:
+                    post["valid"] = f"{hist.valid_loss[-1]:.3f}"
+                bar.set_postfix(post, refresh=False)
+            if ckpt is not None and (step % config.eval_every == 0 or step == config.steps):
+                hist.seconds = time.perf_counter() - t0
+                _save(ckpt, model, opt, step, hist, config)
+    finally:
+        if bar is not None:
+            bar.close()
+    hist.seconds = time.perf_counter() - t0
+    model.eval()
+    return hist
+
+
+def _save(path: Path, model, opt, step: int, hist: History, config: TrainConfig) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "history": asdict(hist), "config": asdict(config)}, tmp)
+    os.replace(tmp, path)
+
+
+def scaled_steps(full: int, fast: int) -> int:
+    """``fast`` steps in fast mode (``COURSE_FAST=1``), else ``full``: for notebook training cells."""
+    return fast if fast_mode() else full
+
+
+__all__.append("scaled_steps")
