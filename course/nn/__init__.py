@@ -1,0 +1,22 @@
+"""``course.nn``: the reference models the lessons build up to, one file per family.
+
+- ``course.nn.rnn``         RNN, LSTM and GRU cells written from scratch (lesson 02)
+- ``course.nn.melody``      an LSTM language model over melody tokens (lesson 03)
+- ``course.nn.polyphonic``  piano-roll LSTMs: independent Bernoulli and within-frame autoregressive (lesson 04)
+
+Submodules load on first use.
+
+Lesson: 02_rnn_from_scratch
+"""
+from __future__ import annotations
+
+import importlib
+
+
+def __getattr__(name: str):
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError:
+        raise AttributeError(f"course.nn has no model family {name!r}") from None
