@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("COURSE_FAST", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
