@@ -235,6 +235,10 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
     finally:
         if bar is not None:
             bar.close()
+        for c in callbacks:
+            finish = getattr(c, "finish", None)
+            if callable(finish):
+                finish()
     hist.seconds = time.perf_counter() - t0
     model.eval()
     return hist
