@@ -2,7 +2,7 @@
 
 A check never raises and never prints the expected answer wholesale. It prints either
 
-    PASS <exercise>: all <n> cases correct.
+    PASS <exercise>: all cases correct.
 
 or
 
@@ -12,16 +12,24 @@ Cases come in two kinds: fixed cases (always the same) and random cases drawn fr
 a generator seeded by :func:`case_seed`, which is fixed in a notebook and different
 under grading, so hard-coding the answers a student saw does not pass.
 
+Every check registered with :func:`exercise` runs inside a guard: whatever the check or the
+student's code does (raise, print, loop, exit), the check cell shows exactly one line. Under
+grading the guard also reports each result to the grader through a side channel (see
+:func:`_arm_grading` and ``course/exercises/grade.py``), so a check cell whose output was
+printed by anything but the real check does not count.
+
 Lesson: 00_welcome
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import os
 import signal
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -31,7 +39,11 @@ __all__ = ["Case", "Exercise", "exercise", "run_cases", "pass_line", "case_seed"
            "compare_values", "EXERCISES", "time_limit", "GRADING_SEED_ENV"]
 
 GRADING_SEED_ENV = "COURSE_GRADING_SEED"
+GRADING_RESULTS_ENV = "COURSE_GRADING_RESULTS"        # file the guard appends results to (grading only)
+GRADING_TOKEN_ENV = "COURSE_GRADING_TOKEN_FILE"       # file holding the grader's secret (read once, deleted)
+GRADING_OUTPUT_ENV = "COURSE_GRADING_MAX_OUTPUT"      # bytes of stdout/stderr allowed per cell (grading only)
 DEFAULT_TIME_LIMIT = 10.0   # seconds per case
+_SINK_LIMIT = 100_000       # characters of a student's own prints kept while a case runs (then dropped)
 
 
 class CheckFailure(Exception):
@@ -78,13 +90,25 @@ def exercise(lesson: str, name: str | None = None, points: int = 1):
     """Decorator registering a check function as exercise ``name`` of ``lesson``.
 
     The check function takes the student's object and returns nothing (it prints one line).
+    The registered function is a guard around it: it always prints exactly one line, never
+    raises, and under grading reports the line to the grader.
     """
     def deco(fn):
         ex_name = name or fn.__name__
-        fn.exercise_name = ex_name
-        fn.lesson = lesson
-        EXERCISES[ex_name] = Exercise(lesson, ex_name, points, fn)
-        return fn
+        old = EXERCISES.get(ex_name)
+        if old is not None and old.lesson != lesson:
+            raise ValueError(f"Exercise name {ex_name!r} is used by lessons {old.lesson} and {lesson}; "
+                             "exercise names must be unique across the course.")
+
+        @functools.wraps(fn)
+        def check(*args, **kwargs) -> None:
+            _guarded(ex_name, fn, args, kwargs)
+
+        check.exercise_name = ex_name
+        check.lesson = lesson
+        check.unguarded = fn
+        EXERCISES[ex_name] = Exercise(lesson, ex_name, points, check)
+        return check
     return deco
 
 
@@ -109,32 +133,59 @@ def rng(exercise_name: str) -> np.random.Generator:
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float):
-    """Interrupt the block after ``seconds`` (Unix main thread only; elsewhere no limit)."""
+def time_limit(seconds: float | None, repeat: float = 0.5):
+    """Interrupt the block after ``seconds`` (Unix main thread only; elsewhere no limit).
+
+    The interrupt repeats every ``repeat`` seconds until the block ends, so student code that
+    swallows one interrupt with a bare ``except:`` is interrupted again.
+    """
     use_alarm = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
     if not use_alarm or seconds is None:
         yield
         return
+    state = {"inside": True}
 
     def _raise(signum, frame):
-        raise _TimeUp()
+        if state["inside"]:
+            raise _TimeUp()
 
     old = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, repeat)
     try:
-        yield
+        try:
+            yield
+        finally:
+            state["inside"] = False
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
 
 
+class _CappedSink(io.StringIO):
+    """A text sink that keeps the first ``limit`` characters and drops the rest."""
+
+    def __init__(self, limit: int = _SINK_LIMIT):
+        super().__init__()
+        self._left = limit
+
+    def write(self, s) -> int:
+        s = str(s)
+        if self._left > 0:
+            super().write(s[: self._left])
+            self._left -= len(s)
+        return len(s)
+
+
 def _short(x, limit: int = 60) -> str:
     """A short description of a value for fail lines: never a whole array."""
-    if hasattr(x, "detach"):
+    if hasattr(x, "detach") and hasattr(x, "shape"):
         return f"a torch tensor of shape {tuple(x.shape)}"
     if isinstance(x, np.ndarray):
         return f"an array of shape {x.shape} (dtype {x.dtype})"
-    r = repr(x)
+    try:
+        r = repr(x)
+    except Exception:  # a student's object whose repr is broken
+        r = f"a {type(x).__name__}"
     if len(r) > limit:
         r = r[: limit - 3] + "..."
     return r
@@ -150,16 +201,20 @@ def compare_values(got, expected, *, rtol: float = 1e-5, atol: float = 1e-6, whe
     """Raise :class:`CheckFailure` describing the first difference between ``got`` and ``expected``.
 
     Handles numbers, arrays and tensors (shape, then values with tolerance), sequences and dicts
-    (length, then element by element), and anything else by ``==``. Messages show one differing
+    (length, then element by element), and anything else by ``==`` after checking the type
+    (so an object that claims to equal everything does not pass). Messages show one differing
     element, never the whole expected answer.
     """
     w = f" {where}" if where else ""
     if got is None and expected is not None:
         raise CheckFailure(f"your function returned None{w}; did you forget `return`?")
-    is_arr = lambda v: isinstance(v, np.ndarray) or hasattr(v, "detach")
+    is_arr = lambda v: isinstance(v, np.ndarray) or hasattr(v, "detach")  # noqa: E731
     if is_arr(expected) or isinstance(expected, (float, np.floating)):
         if isinstance(got, (list, tuple)) and is_arr(expected):
             raise CheckFailure(f"expected an array/tensor{w}, got a {type(got).__name__}")
+        if isinstance(got, (str, bytes, dict)) or (not is_arr(got) and not isinstance(
+                got, (int, float, complex, np.number, np.bool_, list, tuple))):
+            raise CheckFailure(f"expected a number or array{w}, got {_short(got)}")
         try:
             g = _to_numpy(got).astype(np.float64)
         except (TypeError, ValueError):
@@ -203,7 +258,12 @@ def compare_values(got, expected, *, rtol: float = 1e-5, atol: float = 1e-6, whe
         for i, (g, e) in enumerate(zip(got, expected)):
             compare_values(g, e, rtol=rtol, atol=atol, where=f"{where}[{i}]".strip())
         return
-    if got != expected:
+    if isinstance(expected, tuple) and isinstance(got, tuple):   # a named tuple (a Note) against a tuple
+        compare_values(tuple(got), tuple(expected), rtol=rtol, atol=atol, where=where)
+        return
+    if type(got) is not type(expected) and not (isinstance(expected, str) and isinstance(got, str)):
+        raise CheckFailure(f"expected a {type(expected).__name__}{w}, got a {type(got).__name__}")
+    if not bool(expected == got):
         raise CheckFailure(f"wrong result{w}: expected {_short(expected)}, got {_short(got)}")
 
 
@@ -224,47 +284,174 @@ def run_cases(name: str, func, cases, *, hint: str = "", compare: Callable | Non
     """Run ``func`` on every case; print one PASS or FAIL line; return whether all passed.
 
     The student's prints are swallowed so the check's output stays one line. Exceptions,
-    timeouts, wrong types and wrong values all become a FAIL line with ``hint``.
+    timeouts, interrupts, wrong types and wrong values all become a FAIL line with ``hint``.
     """
     def fail(case_name: str, what: str) -> bool:
         h = f" Hint: {hint}" if hint else ""
         if print_line:
-            print(f"FAIL {name}: case '{case_name}': {what}.{h}")
+            print(f"FAIL {name}: case '{case_name}': {what.rstrip('. ')}.{h}")
         return False
 
     if not callable(func):
         return fail("setup", f"expected a function, got {_short(func)}")
     compare = compare or compare_values
     for case in cases:
-        args = copy.deepcopy(case.args)
-        kwargs = copy.deepcopy(case.kwargs)
-        sink = io.StringIO()
         try:
-            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), time_limit(time_limit_s):
-                got = func(*args, **kwargs)
-        except _TimeUp:
+            args = copy.deepcopy(case.args)
+            kwargs = copy.deepcopy(case.kwargs)
+            sink = _CappedSink()
+            try:
+                with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                        warnings.catch_warnings(), time_limit(time_limit_s):
+                    warnings.simplefilter("ignore")
+                    got = func(*args, **kwargs)
+            except _TimeUp:
+                return fail(case.name, f"your function took longer than {time_limit_s:g} s (an infinite loop?)")
+            except KeyboardInterrupt:
+                return fail(case.name, "interrupted while your function was running (too slow, or a loop that never ends?)")
+            except NotImplementedError:
+                return fail(case.name, "not implemented yet (replace the `raise NotImplementedError()` line with your code)")
+            except RecursionError:
+                return fail(case.name, "your function recursed too deeply")
+            except MemoryError:
+                return fail(case.name, "your function ran out of memory")
+            except SystemExit:
+                return fail(case.name, "your function called exit(); return a value instead")
+            except Exception as e:  # the student's bug, reported as one line
+                return fail(case.name, f"your function raised {type(e).__name__}: {_one_line(e, 120)}")
+            try:
+                with warnings.catch_warnings(), time_limit(time_limit_s):
+                    warnings.simplefilter("ignore")
+                    if check_inputs_unchanged and not all(_same(a, b) for a, b in zip(args, case.args)):
+                        raise CheckFailure("your function changed its input; work on a copy instead")
+                    if case.validate is not None:
+                        case.validate(got, *case.args, **case.kwargs)
+                    else:
+                        compare(got, case.expected)
+            except CheckFailure as e:
+                return fail(case.name, str(e))
+            except _TimeUp:
+                return fail(case.name, "checking your result took too long")
+            except Exception as e:  # a result so odd that comparing it failed
+                return fail(case.name, f"your result could not be checked ({type(e).__name__}: {_one_line(e, 80)})")
+        except _TimeUp:  # an interrupt that arrived between two steps above
             return fail(case.name, f"your function took longer than {time_limit_s:g} s (an infinite loop?)")
-        except NotImplementedError:
-            return fail(case.name, "not implemented yet (replace the `raise NotImplementedError()` line with your code)")
-        except RecursionError:
-            return fail(case.name, "your function recursed too deeply")
-        except MemoryError:
-            return fail(case.name, "your function ran out of memory")
-        except Exception as e:  # the student's bug, reported as one line
-            return fail(case.name, f"your function raised {type(e).__name__}: {str(e)[:120]}")
-        try:
-            if check_inputs_unchanged and not all(_same(a, b) for a, b in zip(args, case.args)):
-                raise CheckFailure("your function changed its input; work on a copy instead")
-            if case.validate is not None:
-                case.validate(got, *case.args, **case.kwargs)
-            else:
-                compare(got, case.expected)
-        except CheckFailure as e:
-            return fail(case.name, str(e))
-        except _TimeUp:
-            return fail(case.name, "checking your result took too long")
-        except Exception as e:  # a result so odd that comparing it failed
-            return fail(case.name, f"your result could not be checked ({type(e).__name__}: {str(e)[:80]})")
     if print_line:
         print(pass_line(name))
     return True
+
+
+def _one_line(e: BaseException, limit: int) -> str:
+    try:
+        text = " ".join(str(e).split())
+    except Exception:
+        text = ""
+    return text[:limit]
+
+
+# ------------------------------------------------------------------------------------ the guard
+_recorder: Callable | None = None     # set by _arm_grading in a grading kernel
+
+
+def _guarded(name: str, fn: Callable, args: tuple, kwargs: dict) -> None:
+    """Run check ``fn`` for exercise ``name`` and print exactly one line, whatever happens."""
+    out = _CappedSink(20_000)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn(*args, **kwargs)
+        lines = [ln.strip() for ln in out.getvalue().splitlines() if ln.strip()]
+        if len(lines) == 1:
+            line = lines[0]
+        elif not lines:
+            line = f"FAIL {name}: the check printed nothing (a bug in the check; please report it)."
+        else:
+            fails = [ln for ln in lines if ln.startswith("FAIL ")]
+            line = fails[0] if fails else f"FAIL {name}: the check printed more than one line."
+    except (_TimeUp, KeyboardInterrupt):
+        line = f"FAIL {name}: interrupted before the check finished (too slow, or a loop that never ends?)."
+    except TypeError as e:
+        line = (f"FAIL {name}: could not run the check ({_one_line(e, 100)}). "
+                f"Hint: pass your function itself, e.g. check.{name}({name}).")
+    except BaseException as e:  # SystemExit, MemoryError, a bug in the check: still one line
+        line = f"FAIL {name}: the check stopped with {type(e).__name__}: {_one_line(e, 100)}."
+    line = line.replace("\n", " ")
+    print(line)
+    rec = _recorder
+    if rec is not None:
+        try:
+            rec(name, line)
+        except Exception:
+            pass
+
+
+def _arm_grading() -> bool:
+    """Set up the grading side channel in a grading kernel; a no-op anywhere else.
+
+    The grader runs this in a cell of its own before any student code. It reads the grader's
+    secret from a file (which it then deletes) and opens the results file; from then on every
+    check appends ``{secret, exercise, line, cell}`` to that file, where ``cell`` is a hash of the
+    source of the cell that called the check. The grader counts a check cell as passed only if its
+    output is the pass line *and* the results file holds a record with the secret, from that very
+    cell, saying the real check printed the pass line. It also caps each cell's printed output.
+    """
+    global _recorder
+    token_file = os.environ.pop(GRADING_TOKEN_ENV, None)
+    results = os.environ.pop(GRADING_RESULTS_ENV, None)
+    max_output = int(os.environ.pop(GRADING_OUTPUT_ENV, "0") or 0)
+    if not token_file or not results or _recorder is not None:
+        return False
+    import hashlib
+    import json
+    import sys
+
+    with open(token_file, encoding="utf-8") as f:
+        secret = f.read().strip()
+    os.remove(token_file)
+    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    write, dumps, sha = os.write, json.dumps, hashlib.sha256
+    state = {"cell": "", "budget": {}}
+
+    def before_cell(info=None):
+        raw = getattr(info, "raw_cell", "") or ""
+        state["cell"] = sha(raw.encode("utf-8")).hexdigest()[:16]
+        state["budget"] = {}
+
+    def record(exercise_name: str, line: str) -> None:
+        rec = {"secret": secret, "exercise": exercise_name, "line": line[:1000], "cell": state["cell"]}
+        write(fd, (dumps(rec) + "\n").encode("utf-8"))
+
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+    except ImportError:  # pragma: no cover - grading always runs in a kernel
+        ip = None
+    if ip is not None:
+        ip.events.register("pre_run_cell", before_cell)
+    if max_output > 0:
+        for stream_name in ("stdout", "stderr"):
+            _cap_stream(getattr(sys, stream_name), stream_name, max_output, state)
+    _recorder = record
+    return True
+
+
+def _cap_stream(stream, key: str, limit: int, state: dict) -> None:
+    """Drop what a cell prints to ``stream`` beyond ``limit`` characters (grading only)."""
+    original = stream.write
+
+    def write(s):
+        s = str(s)
+        used = state["budget"].get(key, 0)
+        state["budget"][key] = used + len(s)
+        if used + len(s) <= limit:
+            return original(s)
+        if used < limit:
+            original(s[: limit - used])
+            original(f"\n[output cut by the grader after {limit // 1000} kB]\n")
+        return len(s)
+
+    try:
+        stream.write = write
+    except (AttributeError, TypeError):  # pragma: no cover - a stream that cannot be patched
+        pass

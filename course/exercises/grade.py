@@ -1,0 +1,297 @@
+"""``python -m course grade SUBMISSIONS --out REPORT``: grade a folder of submitted notebooks.
+
+Every ``*.ipynb`` in ``SUBMISSIONS`` is one student's work (the file name, without ``.ipynb``, is
+the student id). For each one the grader
+
+1. reads it (a broken file gets a row saying why, never a crash) and finds its lesson: the
+   ``course.lesson`` metadata the build writes, else the file name, else the check cells it calls;
+2. scans the student's cells for attempts to fool the checks (:mod:`.tamper`);
+3. prepares a copy with the lesson's own check cells and injected pass lines, and runs it as a
+   contained job in a scratch folder, several at once (:mod:`.selfcheck`, :mod:`.sandbox`), with
+   random cases seeded differently from the notebooks' and from the self-check's;
+4. writes, from this process only, ``REPORT/gradebook.csv`` (one row per student and exercise),
+   ``REPORT/summary.csv`` (one row per student) and ``REPORT/feedback/<student>.md``, each
+   atomically (a temporary file, then a rename), plus ``REPORT/grading.json`` about the run.
+
+Statuses: ``passed``; ``failed`` (the check's fail line is the message); ``error`` (the check
+cell could not run its check: a missing function, a crash, a time limit); ``tampered`` (points
+withheld: the message says what was found); ``invalid`` (not a gradable notebook).
+
+The submitted files are only read. The grader compares the submissions folder before and after
+the run and reports any change (a job writing there would need an absolute path; see
+:mod:`.sandbox` for what is and is not contained).
+
+Lesson: 00_welcome
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ExerciseError
+from . import notebooks as nbs
+from . import sandbox, selfcheck, tamper
+
+__all__ = ["Row", "GradeRun", "grade", "add_arguments", "run", "COLUMNS"]
+
+COLUMNS = ["student", "lesson", "exercise", "points", "max_points", "status", "message"]
+MAX_SUBMISSION_BYTES = 20_000_000
+
+
+@dataclass
+class Row:
+    student: str
+    lesson: str
+    exercise: str
+    points: int
+    max_points: int
+    status: str
+    message: str
+
+
+@dataclass
+class GradeRun:
+    rows: list[Row]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def student_rows(self, student: str) -> list[Row]:
+        return [r for r in self.rows if r.student == student]
+
+
+@dataclass
+class _Job:
+    student: str
+    path: Path
+    lesson: selfcheck.LessonChecks | None = None
+    prepared: selfcheck.Prepared | None = None
+    problem: str | None = None
+    findings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------ one submission
+def _load(path: Path, lessons: dict[str, selfcheck.LessonChecks]) -> _Job:
+    job = _Job(path.stem, path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_SUBMISSION_BYTES:
+            raise ExerciseError(f"{path.name} is {size / 1e6:.0f} MB; a notebook of this course is well under "
+                                f"{MAX_SUBMISSION_BYTES / 1e6:.0f} MB (clear the outputs and save again)")
+        nb = nbs.read_notebook(path)
+    except ExerciseError as e:
+        job.problem = str(e)
+        return job
+    if not any(c.cell_type == "code" for c in nb.cells):
+        job.problem = f"{path.name} has no code cells: not a lesson notebook"
+        return job
+    match = nbs.lesson_of(nb, path, {k: v.names for k, v in lessons.items()})
+    if match.lesson is None:
+        job.problem = (f"{path.name} does not belong to any lesson in the lessons folder "
+                       "(no course metadata, no NN_ file name, no known check cells)")
+        return job
+    job.lesson = lessons[match.lesson]
+    job.findings = tamper.scan_notebook(nb, job.lesson.names, [src for _, src in job.lesson.checks])
+    try:
+        job.prepared = selfcheck.prepare(nb, job.lesson)
+    except Exception as e:  # a notebook odd enough to break the preparation
+        job.problem = f"{path.name} could not be prepared for grading ({type(e).__name__}: {str(e)[:100]})"
+    return job
+
+
+def _grade_job(job: _Job, opts: dict) -> list[Row]:
+    """Rows for one submission (runs in a worker thread; the notebook itself runs in a contained job)."""
+    if job.problem is not None or job.prepared is None:
+        lesson = job.lesson.lesson if job.lesson else "?"
+        total = sum(job.lesson.points(n) for n in job.lesson.names) if job.lesson else 0
+        return [Row(job.student, lesson, "-", 0, total, "invalid", job.problem or "not gradable")]
+    try:
+        result = selfcheck.run_prepared(job.prepared, **opts)
+    except Exception as e:  # the grader's own failure on this submission: say so, go on with the rest
+        return [Row(job.student, job.lesson.lesson, name, 0, job.lesson.points(name), "error",
+                    f"the grader could not run this notebook ({type(e).__name__}: {str(e)[:150]})")
+                for name in job.lesson.names]
+    strong = [f for f in job.findings if f.severity == "tamper"]
+    warnings = [f for f in job.findings if f.severity == "warning"]
+    rows = []
+    for r in result.results:
+        hits = [f for f in strong if f.exercise in (None, r.exercise)]
+        status, points, message = r.status, r.points, r.message
+        if hits:
+            status, points = "tampered", 0
+            message = ("points withheld: " + "; ".join(str(f) for f in hits[:3])
+                       + f" (the check said: {r.message})")
+        rows.append(Row(job.student, result.lesson, r.exercise, points, r.max_points, status, message))
+    job.notes = result.notes + [f"flagged for review: {w}" for w in warnings[:10]]
+    return rows
+
+
+# ------------------------------------------------------------------------------------ reports
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _csv_text(header: list[str], rows: list[list]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _safe_name(student: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+
+
+def _feedback(student: str, rows: list[Row], notes: list[str], seed_note: str) -> str:
+    got, total = sum(r.points for r in rows), sum(r.max_points for r in rows)
+    lesson = rows[0].lesson if rows else "?"
+    out = [f"# Feedback for {student}: lesson {lesson}", "", f"**Score: {got} / {total} points.**", "",
+           "| exercise | result | points | details |", "|---|---|---|---|"]
+    for r in rows:
+        detail = "" if r.status == "passed" else r.message.replace("|", "\\|").replace("\n", " ")
+        out.append(f"| {r.exercise} | {r.status} | {r.points} / {r.max_points} | {detail} |")
+    if notes:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    out += ["", seed_note, ""]
+    return "\n".join(out)
+
+
+def _snapshot(folder: Path, exclude: Path | None) -> dict[str, tuple[int, int]]:
+    snap = {}
+    for root, dirs, files in os.walk(folder):
+        if exclude is not None and Path(root).resolve() == exclude:
+            dirs[:] = []
+            continue
+        for name in files:
+            p = Path(root) / name
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            snap[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns)
+    return snap
+
+
+# ------------------------------------------------------------------------------------ the run
+def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, cell_timeout: float = 120.0,
+          notebook_timeout: float = 600.0, memory_mb: int | None = 4096, lessons_dir: str | Path | None = None,
+          seed: str | None = None, run_as: str | None = None, max_output_kb: int = 1000,
+          progress: bool = True) -> GradeRun:
+    """Grade every ``*.ipynb`` in ``submissions``; write the gradebook and feedback to ``out``."""
+    t0 = time.monotonic()
+    submissions, out = Path(submissions), Path(out)
+    if not submissions.is_dir():
+        raise ExerciseError(f"No submissions folder at {submissions}.")
+    lessons = selfcheck.find_lessons(lessons_dir)
+    files = sorted(p for p in submissions.iterdir() if p.is_file() and p.suffix == ".ipynb")
+    skipped = sorted(p.name for p in submissions.iterdir() if p.is_file() and p.suffix != ".ipynb"
+                     and not p.name.startswith("."))
+    out_resolved = out.resolve()
+    before = _snapshot(submissions, out_resolved)
+    seed = seed or secrets.token_hex(8)
+    limits = sandbox.Limits(memory_mb=memory_mb, run_as=sandbox.resolve_user(run_as))
+    opts = dict(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, limits=limits,
+                seed=f"grading:{seed}", max_output_kb=max_output_kb)
+    loaded = [_load(p, lessons) for p in files]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(loaded))))
+    rows_by_student: dict[str, list[Row]] = {}
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        tqdm = None
+    bar = tqdm(total=len(loaded), desc="grading", unit="notebook", file=sys.stderr,
+               disable=not progress or tqdm is None) if tqdm else None
+    with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_grade_job, job, opts): job for job in loaded}
+        for fut in cf.as_completed(futures):
+            job = futures[fut]
+            try:
+                rows_by_student[job.student] = fut.result()
+            except Exception as e:  # pragma: no cover - _grade_job catches everything it expects
+                rows_by_student[job.student] = [Row(job.student, "?", "-", 0, 0, "error", f"grader error: {e}")]
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    after = _snapshot(submissions, out_resolved)
+    notes = []
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if changed:
+        notes.append("the submissions folder changed during grading (a submission wrote there?): "
+                     + ", ".join(changed[:20]))
+    rows = [r for job in loaded for r in rows_by_student.get(job.student, [])]
+    run_ = GradeRun(rows, time.monotonic() - t0, notes, skipped)
+    _write_reports(run_, loaded, out, seed, dict(jobs=jobs, cell_timeout=cell_timeout,
+                                                 notebook_timeout=notebook_timeout, memory_mb=memory_mb,
+                                                 run_as=run_as, lessons_dir=str(next(iter(lessons.values())).path.parent)))
+    return run_
+
+
+def _write_reports(run_: GradeRun, loaded: list[_Job], out: Path, seed: str, settings: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "gradebook.csv", _csv_text(COLUMNS, [[getattr(r, c) for c in COLUMNS] for r in run_.rows]))
+    summary = []
+    seed_note = (f"Graded with new random cases (seed {seed!r}), a fresh kernel and time limits; the check cells "
+                 "were the lesson's own, whatever the notebook contained.")
+    for job in loaded:
+        rows = run_.student_rows(job.student)
+        got, total = sum(r.points for r in rows), sum(r.max_points for r in rows)
+        lesson = rows[0].lesson if rows else "?"
+        flags = sum(r.status == "tampered" for r in rows)
+        summary.append([job.student, lesson, got, total, flags, job.path.name])
+        notes = list(job.notes)
+        _atomic_write(out / "feedback" / f"{_safe_name(job.student)}.md", _feedback(job.student, rows, notes, seed_note))
+    _atomic_write(out / "summary.csv", _csv_text(["student", "lesson", "points", "max_points", "tampered", "file"], summary))
+    info = {"seed": seed, "seconds": round(run_.seconds, 1), "notebooks": len(loaded), "settings": settings,
+            "notes": run_.notes, "skipped_files": run_.skipped}
+    _atomic_write(out / "grading.json", json.dumps(info, indent=1) + "\n")
+
+
+# ------------------------------------------------------------------------------------ command line
+def add_arguments(parser) -> None:
+    parser.add_argument("submissions", type=Path, help="folder of submitted notebooks, one per student (STUDENT.ipynb)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for gradebook.csv, summary.csv and feedback/")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N", help="notebooks at once (default: CPU cores)")
+    parser.add_argument("--cell-timeout", type=float, default=120.0, metavar="S", help="seconds per cell (120)")
+    parser.add_argument("--notebook-timeout", type=float, default=600.0, metavar="S", help="seconds per notebook (600)")
+    parser.add_argument("--memory-mb", type=int, default=4096, metavar="M", help="memory per process in MB (4096)")
+    parser.add_argument("--max-output-kb", type=int, default=1000, metavar="K", help="printed output kept per cell (1000)")
+    parser.add_argument("--lessons-dir", type=Path, default=None,
+                        help="lesson notebooks with the check cells (default: the course's solutions/)")
+    parser.add_argument("--seed", default=None, help="seed for the random cases (default: new each run)")
+    parser.add_argument("--run-as", default=None, metavar="USER",
+                        help="run each notebook as this user (grader must run as root); stops writes outside scratch")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    result = grade(args.submissions, args.out, jobs=args.jobs, cell_timeout=args.cell_timeout,
+                   notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb, lessons_dir=args.lessons_dir,
+                   seed=args.seed, run_as=args.run_as, max_output_kb=args.max_output_kb,
+                   progress=not args.no_progress)
+    students = {r.student for r in result.rows}
+    by_status: dict[str, int] = {}
+    for r in result.rows:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+    print(f"Graded {len(students)} notebook(s) in {result.seconds:.0f} s: "
+          + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
+    print(f"Gradebook: {Path(args.out) / 'gradebook.csv'}; feedback: {Path(args.out) / 'feedback'}/")
+    for s in result.skipped:
+        print(f"skipped (not a .ipynb file): {s}", file=sys.stderr)
+    for n in result.notes:
+        print(f"WARNING: {n}", file=sys.stderr)
+    return 0

@@ -1,0 +1,146 @@
+"""Checks for lesson 00, welcome: the range of a melody, and transposing it.
+
+Each check builds its cases (fixed ones plus random ones from :func:`rng`), computes the
+expected answers with ``course.music`` and prints one line.
+
+Lesson: 00_welcome
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import music
+from .checking import Case, CheckFailure, _short, compare_values, exercise, rng, run_cases
+
+LESSON = "00_welcome"
+
+# "Twinkle, twinkle" in C major at 100 qpm: (pitch, start beat, length in beats)
+_TWINKLE = [(60, 0, 1), (60, 1, 1), (67, 2, 1), (67, 3, 1), (69, 4, 1), (69, 5, 1), (67, 6, 2),
+            (65, 8, 1), (65, 9, 1), (64, 10, 1), (64, 11, 1), (62, 12, 1), (62, 13, 1), (60, 14, 2)]
+
+
+def _melody(notes, qpm: float = 100.0, title: str = "", velocity: int = 80) -> music.Music:
+    """A one-part Music from ``(pitch, start beat, beats)`` triples."""
+    spb = 60.0 / qpm
+    return music.Music(notes=tuple(music.Note(int(p), s * spb, (s + d) * spb, velocity) for p, s, d in notes),
+                       qpm=qpm, title=title)
+
+
+def _random_melody(r: np.random.Generator, n: int, low: int = 48, high: int = 84) -> music.Music:
+    notes, t, p = [], 0.0, int(r.integers(low + 6, high - 6))
+    for _ in range(n):
+        d = float(r.choice([0.5, 1.0, 1.0, 1.5, 2.0]))
+        notes.append((p, t, d))
+        t += d + float(r.choice([0.0, 0.0, 0.0, 0.5]))
+        p = int(np.clip(p + r.integers(-4, 5), low, high))
+    qpm = float(r.choice([72.0, 90.0, 100.0, 120.0]))
+    return _melody(notes, qpm=qpm, title="random", velocity=int(r.integers(50, 110)))
+
+
+def _chords() -> music.Music:
+    """Two parts, four chords: the lowest and highest notes are in different parts."""
+    soprano = [(72, 0, 1), (74, 1, 1), (76, 2, 1), (72, 3, 1)]
+    bass = [(48, 0, 1), (43, 1, 1), (45, 2, 1), (41, 3, 1)]
+    notes = [music.Note(p, s * 0.5, (s + d) * 0.5, 80, 0) for p, s, d in soprano]
+    notes += [music.Note(p, s * 0.5, (s + d) * 0.5, 80, 1) for p, s, d in bass]
+    return music.Music(notes=tuple(notes), qpm=120.0, parts=(music.Part("soprano"), music.Part("bass")))
+
+
+# ---------------------------------------------------------------------------- pitch_range
+def reference_pitch_range(melody: music.Music) -> tuple[int, int]:
+    """The lowest and highest MIDI pitch in a piece: ``(lowest, highest)``."""
+    p = melody.arrays()["pitch"]
+    return int(p.min()), int(p.max())
+
+
+def _validate_range(got, melody):
+    if not isinstance(got, (tuple, list)) or isinstance(got, str):
+        raise CheckFailure(f"return two numbers, (lowest, highest); you returned {_short(got)}")
+    if len(got) != 2:
+        raise CheckFailure(f"return two numbers, (lowest, highest); you returned {len(got)}")
+    lo, hi = reference_pitch_range(melody)
+    if got[0] is not None and got[1] is not None and not isinstance(got[0], (bool, np.bool_)):
+        try:
+            if float(got[0]) == hi and float(got[1]) == lo and lo != hi:
+                raise CheckFailure("you returned (highest, lowest); return (lowest, highest)")
+        except (TypeError, ValueError):
+            pass
+    compare_values(got[0], lo, where="(the lowest pitch)")
+    compare_values(got[1], hi, where="(the highest pitch)")
+
+
+def _cases_pitch_range() -> list[Case]:
+    r = rng("pitch_range")
+    twinkle = _melody(_TWINKLE, title="twinkle")
+    leap = _melody([(64, 0, 1), (79, 1, 1), (55, 2, 1), (62, 3, 1), (64, 4, 2)], title="leaps")
+    cases = [
+        Case("Twinkle, twinkle", (twinkle,)),
+        Case("the highest note comes in the middle and the lowest later", (leap,)),
+        Case("two parts: chords", (_chords(),)),
+        Case("a single note", (_melody([(69, 0, 1)]),)),
+    ]
+    cases += [Case(f"random #{i + 1}", (_random_melody(r, int(r.integers(6, 16))),)) for i in range(4)]
+    for c in cases:
+        c.validate = _validate_range
+    return cases
+
+
+@exercise(LESSON, points=1)
+def pitch_range(func) -> None:
+    """Check ``pitch_range(melody) -> (lowest, highest)`` (MIDI pitches of a ``Music``)."""
+    run_cases("pitch_range", func, _cases_pitch_range(),
+              hint="look at every note: min and max of note.pitch over melody.notes (not the first and last "
+                   "notes, and not the times)")
+
+
+# ---------------------------------------------------------------------------- transpose_melody
+def reference_transpose_melody(melody: music.Music, semitones: int) -> music.Music:
+    """``melody`` moved ``semitones`` up (down if negative): ``course.music.transpose``."""
+    return music.transpose(melody, semitones)
+
+
+def _validate_transposed(got, melody, semitones):
+    expected = reference_transpose_melody(melody, semitones)
+    if isinstance(got, (list, tuple)):
+        raise CheckFailure(f"return a Music (melody.replace(notes=...)), not a {type(got).__name__} of notes")
+    if type(got) is not music.Music:
+        raise CheckFailure(f"expected a Music, got {type(got).__name__}")
+    if len(got.notes) != len(expected.notes):
+        raise CheckFailure(f"wrong number of notes: expected {len(expected.notes)}, got {len(got.notes)}")
+    for i, (g, e) in enumerate(zip(got.notes, expected.notes)):
+        if g.pitch != e.pitch:
+            moved = g.pitch - melody.notes[i].pitch
+            raise CheckFailure(f"note {i} moved by {moved:+g} semitones instead of {semitones:+d}")
+        for field_name in ("start", "end"):
+            if not np.isclose(getattr(g, field_name), getattr(e, field_name), rtol=0, atol=1e-9):
+                raise CheckFailure(f"note {i} has a different {field_name} time: transposing changes pitches only")
+        if g.velocity != e.velocity or g.part != e.part:
+            raise CheckFailure(f"note {i} changed its velocity or part: transposing changes pitches only")
+    if got.qpm != expected.qpm or got.time_signature != expected.time_signature:
+        raise CheckFailure("the tempo or time signature changed: keep them with melody.replace(notes=...)")
+    if got.parts != expected.parts or got.title != expected.title:
+        raise CheckFailure("the parts or the title changed: keep them with melody.replace(notes=...)")
+
+
+def _cases_transpose_melody() -> list[Case]:
+    r = rng("transpose_melody")
+    twinkle = _melody(_TWINKLE, title="twinkle")
+    cases = [
+        Case("Twinkle up a fifth (+7)", (twinkle, 7)),
+        Case("Twinkle down an octave (-12)", (twinkle, -12)),
+        Case("no change (0)", (twinkle, 0)),
+        Case("two parts, up a semitone", (_chords(), 1)),
+    ]
+    for i in range(4):
+        cases.append(Case(f"random #{i + 1}", (_random_melody(r, int(r.integers(6, 16))), int(r.integers(-11, 12)))))
+    for c in cases:
+        c.validate = _validate_transposed
+    return cases
+
+
+@exercise(LESSON, points=1)
+def transpose_melody(func) -> None:
+    """Check ``transpose_melody(melody, semitones) -> Music`` (a new piece; the input stays as it was)."""
+    run_cases("transpose_melody", func, _cases_transpose_melody(),
+              hint="add `semitones` to every note's pitch (note._replace(pitch=...)), keep everything else, "
+                   "and return melody.replace(notes=new_notes)")

@@ -1,0 +1,371 @@
+"""Checks for lesson 03, melody generation with an LSTM: a working melody language model (the
+fix of a broken one), its loss, temperature and top-k filtering.
+
+Expected answers come from the reference code in ``course.nn.melody`` and ``course.generate``.
+No check depends on the luck of a random draw: distributions are compared exactly, and the one
+training run is seeded.
+
+Lesson: 03_melody_lstm
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from .checking import Case, CheckFailure, compare_values, exercise, rng, run_cases
+
+LESSON = "03_melody_lstm"
+
+
+def _t(a):
+    import torch
+
+    return torch.tensor(np.asarray(a), dtype=torch.float32)
+
+
+def _as_numpy(x, what: str = "your result"):
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    if isinstance(x, (list, tuple)) or isinstance(x, np.ndarray):
+        try:
+            return np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass
+    raise CheckFailure(f"expected a tensor, got {type(x).__name__}")
+
+
+# ---------------------------------------------------------------------------- melody_lm (the fixed model)
+def _probe_melody_lm(cls):
+    """Run the student's class in one of several ways; what comes back is judged by a case's validator."""
+    import torch
+
+    from ..nn.melody import lm_loss
+
+    def probe(kind, V, E, H, tokens, other=None):
+        with torch.random.fork_rng(), _one_thread():
+            torch.manual_seed(0)
+            model = cls(V, E, H)
+            if kind == "build":
+                return model
+            if kind == "learn":
+                return _train_briefly(model, tokens, lm_loss)
+            model.eval()
+            with torch.no_grad():
+                out = model(tokens)
+                out2 = model(other) if other is not None else None
+            return out, out2
+
+    return probe
+
+
+def _train_briefly(model, tokens, lm_loss, steps: int = 60, lr: float = 0.01):
+    """A few Adam steps on one batch; the losses, or "no gradient".
+
+    Adam is written out here because building a ``torch.optim`` optimizer the first time imports
+    ``torch._dynamo``, which costs seconds, and a check must be quick.
+    """
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    losses = []
+    for step in range(1, steps + 1):
+        loss = lm_loss(model(tokens), tokens)
+        if not loss.requires_grad:
+            return "no gradient"
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        with torch.no_grad():
+            for p, g, mp, vp in zip(params, grads, m, v):
+                if g is None:
+                    continue
+                mp.mul_(0.9).add_(g, alpha=0.1)
+                vp.mul_(0.999).addcmul_(g, g, value=0.001)
+                p.sub_(lr * (mp / (1 - 0.9**step)) / ((vp / (1 - 0.999**step)).sqrt() + 1e-8))
+        losses.append(float(loss.detach()))
+    return losses
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Tiny models run faster on one thread, and much faster than two threads on a busy machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _logits_of(out):
+    import torch
+
+    if isinstance(out, tuple):
+        raise CheckFailure("forward returned a tuple; return only the logits tensor of shape (batch, time, vocab_size)")
+    if not torch.is_tensor(out):
+        raise CheckFailure(f"forward should return a torch tensor of logits, got {type(out).__name__}")
+    return out
+
+
+def _v_build(got, kind, V, E, H, tokens, other=None):
+    import torch
+
+    if not isinstance(got, torch.nn.Module):
+        raise CheckFailure(f"MelodyLM(...) made a {type(got).__name__}; subclass torch.nn.Module")
+    if not any(True for _ in got.parameters()):
+        raise CheckFailure("the model has no parameters; create its layers in __init__ as attributes (self.embed = ...)")
+
+
+def _v_shape(got, kind, V, E, H, tokens, other=None):
+    out = _logits_of(got[0])
+    B, T = tokens.shape
+    if out.dim() == 3 and tuple(out.shape[:2]) == (B, T) and out.shape[2] == H and H != V:
+        raise CheckFailure(f"the last dimension is hidden_size ({H}), not vocab_size ({V}): LSTM features are not "
+                           "logits; project them with nn.Linear(hidden_size, vocab_size)")
+    if out.dim() == 3 and tuple(out.shape[:2]) == (T, B) and B != T:
+        raise CheckFailure(f"got shape {tuple(out.shape)}: time and batch are swapped; create the LSTM with batch_first=True")
+    if tuple(out.shape) != (B, T, V):
+        raise CheckFailure(f"wrong shape: expected (batch, time, vocab_size) = {(B, T, V)}, got {tuple(out.shape)}")
+
+
+def _v_logits(got, kind, V, E, H, tokens, other=None):
+    out = _as_numpy(_logits_of(got[0]))
+    if np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-4):
+        raise CheckFailure("forward returns probabilities (a softmax); return raw logits, because "
+                           "cross-entropy applies log-softmax itself and a second softmax flattens every prediction")
+
+
+def _v_batch_independent(got, kind, V, E, H, tokens, other):
+    a, b = (_as_numpy(_logits_of(x)) for x in got)
+    if not np.allclose(a[1:], b[1:], rtol=1e-4, atol=1e-5):
+        raise CheckFailure("changing the first melody of a batch changed the predictions for the others: the LSTM "
+                           "reads dimension 0 as time; create it with batch_first=True")
+
+
+def _v_causal(got, kind, V, E, H, tokens, other):
+    a, b = (_as_numpy(_logits_of(x)) for x in got)
+    t0 = int(np.flatnonzero((tokens != other).any(0).numpy())[0])
+    if not np.allclose(a[:, :t0], b[:, :t0], rtol=1e-4, atol=1e-5):
+        raise CheckFailure(f"changing tokens from position {t0} on changed the predictions before it: the model peeks "
+                           "at the future (a bidirectional LSTM?); a language model may only read the past")
+
+
+def _v_learns(got, kind, V, E, H, tokens, other=None):
+    if got == "no gradient":
+        raise CheckFailure("the logits carry no gradient, so nothing can be trained: compute them from the "
+                           "model's layers without .detach(), NumPy or new tensors")
+    first, last = got[0], got[-1]
+    if not np.isfinite(last):
+        raise CheckFailure("the loss became NaN or infinite while training on a tiny repeating tune")
+    if not last < 0.5 * first:
+        raise CheckFailure(f"60 Adam steps on a tiny repeating tune took the loss only from {first:.3f} to {last:.3f} "
+                           "nats; a working model more than halves it (are the logits connected to the LSTM?)")
+
+
+def _cases_melody_lm() -> list[Case]:
+    import torch
+
+    r = rng("melody_lm")
+    V, E, H = 23, 8, 16
+    g = torch.Generator().manual_seed(int(r.integers(0, 2**31 - 1)))
+    tokens = torch.randint(1, V, (3, 10), generator=g)
+    changed_first = tokens.clone()
+    changed_first[0] = torch.randint(1, V, (10,), generator=g)
+    changed_late = tokens.clone()
+    changed_late[:, 6:] = (tokens[:, 6:] % (V - 1)) + 1
+    Vr = int(r.integers(12, 40))
+    Hr = int(r.choice([h for h in (8, 12, 20, 24, 32) if h != Vr]))
+    Er = int(r.integers(4, 12))
+    tokens_r = torch.randint(1, Vr, (int(r.integers(1, 5)), int(r.integers(3, 15))), generator=g)
+    tune = torch.tensor([1, 5, 6, 7, 5, 8, 9, 10, 8, 5, 6, 7] * 2)
+    learn = torch.stack([tune, torch.roll(tune, 3), torch.roll(tune, 6), torch.roll(tune, 9)])   # (4, 24)
+    return [
+        Case("MelodyLM(23, 8, 16) is a torch.nn.Module", ("build", V, E, H, tokens), validate=_v_build),
+        Case("logits of shape (batch, time, vocab_size)", ("shape", V, E, H, tokens), validate=_v_shape),
+        Case("raw logits, not probabilities", ("shape", V, E, H, tokens), validate=_v_logits),
+        Case("melodies in a batch are independent", ("pair", V, E, H, tokens, changed_first),
+             validate=_v_batch_independent),
+        Case("predictions depend only on earlier tokens", ("pair", V, E, H, tokens, changed_late), validate=_v_causal),
+        Case(f"other sizes: MelodyLM({Vr}, {Er}, {Hr})", ("shape", Vr, Er, Hr, tokens_r), validate=_v_shape),
+        Case("learns a short repeating tune", ("learn", 12, 8, 32, learn), validate=_v_learns),
+    ]
+
+
+@exercise(LESSON, points=2)
+def melody_lm(cls) -> None:
+    """Check the class ``MelodyLM(vocab_size, emb_size, hidden_size)``: ``forward(tokens (B, T)) -> logits (B, T, V)``."""
+    import torch
+
+    if isinstance(cls, torch.nn.Module):
+        print("FAIL melody_lm: case 'setup': you passed a model; pass the class itself. "
+              "Hint: check.melody_lm(MelodyLM), without brackets after MelodyLM")
+        return
+    run_cases("melody_lm", _probe_melody_lm(cls) if callable(cls) else cls, _cases_melody_lm(),
+              hint="embed the tokens (nn.Embedding), run an nn.LSTM with batch_first=True, and map its features "
+                   "to vocab_size logits with nn.Linear; return the logits without a softmax")
+
+
+# ---------------------------------------------------------------------------- melody_lm_loss
+def reference_melody_lm_loss(logits, tokens, pad_id: int = 0):
+    """Mean cross-entropy of ``logits[:, :-1]`` against ``tokens[:, 1:]``, PAD targets ignored."""
+    from ..nn.melody import lm_loss
+
+    return lm_loss(logits, tokens, pad_id=pad_id)
+
+
+def _v_loss(got, logits, tokens, pad_id=0):
+    import torch
+
+    if got is None:
+        raise CheckFailure("your function returned None; did you forget `return`?")
+    if isinstance(got, (float, int, np.floating)):
+        raise CheckFailure("you returned a Python number; return the loss tensor itself (no .item()) so that "
+                           "loss.backward() can train the model")
+    if not torch.is_tensor(got):
+        raise CheckFailure(f"expected a torch tensor, got {type(got).__name__}")
+    if got.numel() != 1:
+        raise CheckFailure(f"expected one number (the mean loss), got a tensor of shape {tuple(got.shape)}")
+    if logits.requires_grad and not got.requires_grad:
+        raise CheckFailure("the loss is cut off from the logits (no gradient); compute it with torch operations "
+                           "on the logits, without .detach(), .item() or NumPy")
+    expected = reference_melody_lm_loss(logits.detach(), tokens, pad_id)
+    compare_values(got.detach().reshape(()), expected, rtol=1e-4, atol=1e-5)
+
+
+def _cases_melody_lm_loss() -> list[Case]:
+    import torch
+
+    r = rng("melody_lm_loss")
+
+    def logits(B, T, V, scale=2.0, grad=False):
+        z = _t(r.normal(size=(B, T, V)) * scale)
+        return z.requires_grad_(grad)
+
+    def toks(B, T, V, low=1):
+        return torch.tensor(r.integers(low, V, size=(B, T)), dtype=torch.long)
+
+    padded = toks(3, 8, 11)
+    padded[0, 5:] = 0
+    padded[2, 3:] = 0
+    padded7 = toks(2, 6, 9)
+    padded7[:, 4:] = 7
+    cases = [
+        Case("one melody of 5 tokens", (logits(1, 5, 7), toks(1, 5, 7))),
+        Case("a batch of 2 melodies, no padding", (logits(2, 6, 9), toks(2, 6, 9))),
+        Case("returns a tensor that can be back-propagated", (logits(2, 4, 5, grad=True), toks(2, 4, 5))),
+        Case("a padded batch (PAD = 0 targets are ignored)", (logits(3, 8, 11), padded)),
+        Case("pad_id=7", (logits(2, 6, 9), padded7), {"pad_id": 7}),
+    ]
+    for i in range(3):
+        B, T, V = int(r.integers(1, 5)), int(r.integers(3, 12)), int(r.integers(5, 30))
+        tk = toks(B, T, V, low=0)
+        tk[:, 1] = torch.clamp(tk[:, 1], min=1)          # at least one real target
+        cases.append(Case(f"random #{i + 1}", (logits(B, T, V, scale=float(r.uniform(0.5, 4))), tk)))
+    for c in cases:
+        c.validate = _v_loss
+    return cases
+
+
+@exercise(LESSON, points=1)
+def melody_lm_loss(func) -> None:
+    """Check ``melody_lm_loss(logits (B, T, V), tokens (B, T), pad_id=0) -> scalar tensor``."""
+    run_cases("melody_lm_loss", func, _cases_melody_lm_loss(),
+              hint="the logits at position t predict the token at t+1: use logits[:, :-1] against tokens[:, 1:], "
+                   "flatten them to (N, V) and (N,), and call F.cross_entropy(..., ignore_index=pad_id) on the "
+                   "raw logits (no softmax first)")
+
+
+# ---------------------------------------------------------------------------- apply_temperature
+def reference_apply_temperature(logits, temperature: float):
+    """``softmax(logits / T)`` over the last dimension."""
+    from ..generate import apply_temperature as ref
+
+    return ref(logits, temperature)
+
+
+def _cases_apply_temperature() -> list[Case]:
+    r = rng("apply_temperature")
+    fixed = [
+        ("T = 1 is the plain softmax", [2.0, 1.0, 0.1], 1.0),
+        ("T = 0.5 sharpens", [2.0, 1.0, 0.1, -1.0], 0.5),
+        ("T = 2 flattens", [2.0, 1.0, 0.1, -1.0], 2.0),
+        ("a batch of rows: softmax over the last dimension", r.normal(size=(3, 6)) * 2, 0.8),
+        ("large logits (exp(1000) overflows)", [1000.0, 999.0, 0.0], 1.0),
+        ("a tiny temperature", [1.0, 0.5, -1.0, 0.9], 0.01),
+    ]
+    cases = [Case(name, (_t(z), T), expected=reference_apply_temperature(_t(z), T)) for name, z, T in fixed]
+    for i in range(3):
+        shape = (int(r.integers(2, 12)),) if i % 2 == 0 else (int(r.integers(2, 5)), int(r.integers(2, 9)))
+        z = _t(r.normal(size=shape) * r.uniform(0.5, 4))
+        T = float(np.round(r.uniform(0.2, 3.0), 3))
+        cases.append(Case(f"random #{i + 1}", (z, T), expected=reference_apply_temperature(z, T)))
+    return cases
+
+
+@exercise(LESSON, points=1)
+def apply_temperature(func) -> None:
+    """Check ``apply_temperature(logits, temperature) -> probabilities`` (softmax of logits / T)."""
+    run_cases("apply_temperature", func, _cases_apply_temperature(),
+              hint="divide the logits by the temperature, then take torch.softmax over the last dimension "
+                   "(dim=-1); torch.softmax subtracts the maximum first, so large values do not overflow")
+
+
+# ---------------------------------------------------------------------------- top_k_filter
+def reference_top_k_filter(logits, k: int):
+    """The ``k`` largest logits of each row kept, the others set to ``-inf``."""
+    from ..generate import top_k_filter as ref
+
+    return ref(logits, k)
+
+
+def _v_top_k(got, logits, k):
+    g = _as_numpy(got)
+    z = logits.numpy()
+    if g.shape != z.shape:
+        raise CheckFailure(f"wrong shape: expected {z.shape} (the same as the logits), got {g.shape}")
+    expected = reference_top_k_filter(logits, k).numpy()
+    keep = np.isfinite(expected)
+    rows_g = np.isfinite(g).reshape(-1, z.shape[-1]).sum(1)
+    want = min(k, z.shape[-1])
+    bad_rows = np.flatnonzero(rows_g != want)
+    removed = g[~keep]
+    if removed.size and np.any(np.isfinite(removed)) and np.all(np.isfinite(g)):
+        v = removed[np.isfinite(removed)][0]
+        raise CheckFailure(f"the removed entries must be float('-inf'), got {v:g}: after a softmax only -inf "
+                           "gives probability exactly 0")
+    if bad_rows.size:
+        raise CheckFailure(f"row {int(bad_rows[0])} keeps {int(rows_g[bad_rows[0]])} entries; expected exactly k={want}")
+    if not np.array_equal(np.isfinite(g), keep):
+        raise CheckFailure("kept the wrong entries: keep the k largest logits of each row (the last dimension)")
+    compare_values(g[keep].astype(np.float64), z[keep].astype(np.float64), rtol=1e-6, atol=1e-7,
+                   where="(the kept logits must keep their values)")
+
+
+def _cases_top_k_filter() -> list[Case]:
+    r = rng("top_k_filter")
+    fixed = [
+        ("k = 3 of 8", r.normal(size=8) * 2, 3),
+        ("k = 1 keeps only the largest", r.normal(size=6), 1),
+        ("k = V keeps everything", r.normal(size=5), 5),
+        ("all logits negative", -np.abs(r.normal(size=7)) - 1.0, 2),
+        ("a batch: the top k of each row", r.normal(size=(4, 9)) * 2, 2),
+    ]
+    cases = [Case(name, (_t(z), k)) for name, z, k in fixed]
+    for i in range(3):
+        shape = (int(r.integers(3, 20)),) if i != 1 else (int(r.integers(2, 5)), int(r.integers(3, 12)))
+        k = int(r.integers(1, shape[-1] + 1))
+        cases.append(Case(f"random #{i + 1}", (_t(r.normal(size=shape) * 3), k)))
+    for c in cases:
+        c.validate = _v_top_k
+    return cases
+
+
+@exercise(LESSON, points=1)
+def top_k_filter(func) -> None:
+    """Check ``top_k_filter(logits, k) -> logits`` with all but the k largest of each row set to ``-inf``."""
+    run_cases("top_k_filter", func, _cases_top_k_filter(),
+              hint="torch.topk(logits, k, dim=-1) gives the k largest values; set every entry below the k-th "
+                   "largest to float('-inf') in a copy (e.g. with torch.where or masked_fill, not in place)")

@@ -1,0 +1,405 @@
+"""Piano-roll language models: an LSTM over time with two kinds of output per frame.
+
+A piano roll is a sequence of frames ``v_1, v_2, ...``, each a 0/1 vector over the 88 keys.
+Both models read the previous frames with an LSTM and predict the next frame:
+
+- :class:`PolyLSTM` treats the 88 keys of a frame as independent coins,
+  ``p(v_t | v_<t) = prod_k Bernoulli(v_tk; sigmoid(logit_tk))``.
+- :class:`PolyNADE` lifts that assumption: inside a frame, key ``k`` is predicted from the
+  LSTM state *and* the keys below it, ``p(v_t | v_<t) = prod_k p(v_tk | v_t,<k, h_t)``, with a
+  NADE (Larochelle & Murray, 2011) whose biases come from the LSTM, as in the RNN-NADE of
+  Boulanger-Lewandowski, Bengio & Vincent (2012).
+
+Both share one batch format and one loss protocol: ``loss_fn(model, batch)`` returns
+``(summed NLL in nats, number of frames)`` over the non-padded frames, so
+``course.train.evaluate`` gives nats per frame exactly.
+
+Lesson: 04_polyphonic_chorales
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import CourseError
+
+__all__ = ["PolyLSTMConfig", "PolyLSTM", "PolyNADEConfig", "PolyNADE", "loss_fn", "frame_nll",
+           "unpack_batch", "shift_frames", "autoregressive_mask", "sample", "sample_frame_autoregressive",
+           "pad_rolls", "batches_of_pieces"]
+
+N_KEYS = 88
+
+
+# ---------------------------------------------------------------------------------------------
+# batches
+# ---------------------------------------------------------------------------------------------
+
+def pad_rolls(rolls, n_keys: int | None = None) -> dict:
+    """Stack piano rolls of different lengths into one zero-padded batch.
+
+    Args:
+        rolls: a list of ``(T_i, P)`` 0/1 arrays or tensors.
+
+    Returns:
+        ``{"roll": (B, T_max, P) float tensor, "mask": (B, T_max) bool tensor, "lengths": (B,) long}``;
+        ``mask[b, t]`` is True on real frames, False on padding.
+    """
+    if len(rolls) == 0:
+        raise CourseError("pad_rolls got no piano rolls; pass a non-empty list.")
+    arrs = [torch.as_tensor(np.asarray(r) if not torch.is_tensor(r) else r).float() for r in rolls]
+    for a in arrs:
+        if a.ndim != 2:
+            raise CourseError(f"A piano roll is 2-D (time steps, keys); got shape {tuple(a.shape)}.")
+    P = n_keys or arrs[0].shape[1]
+    if any(a.shape[1] != P for a in arrs):
+        raise CourseError("All piano rolls in a batch need the same number of keys.")
+    lengths = torch.tensor([a.shape[0] for a in arrs], dtype=torch.long)
+    T = int(lengths.max())
+    roll = torch.zeros(len(arrs), T, P)
+    for i, a in enumerate(arrs):
+        roll[i, : a.shape[0]] = a
+    mask = torch.arange(T)[None, :] < lengths[:, None]
+    return {"roll": roll, "mask": mask, "lengths": lengths}
+
+
+def batches_of_pieces(rolls, batch_size: int = 16, *, shuffle: bool = True, seed: int = 0,
+                      by_length: bool = True, transpose: tuple[int, int] | None = None,
+                      max_len: int | None = None):
+    """An iterable of padded batches of whole pieces; each pass over it is one epoch.
+
+    Each pass yields :func:`pad_rolls` dicts covering every piece once; ``course.train.train``
+    re-iterates it as often as it needs, with a new order each epoch (from ``seed``).
+
+    Args:
+        batch_size: pieces per batch.
+        shuffle: a new random order every epoch (False: the given order, e.g. for evaluation).
+        by_length: put pieces of similar length together, so little of a batch is padding
+            (about twice as fast on the JSB chorales); batches still come in random order.
+        transpose: ``(lo, hi)`` shifts each piece by a random number of semitones in ``lo..hi``
+            (limited so that no note falls off the keyboard).
+        max_len: crop longer pieces to a random window of this many frames.
+    """
+    return _PieceBatches(list(rolls), batch_size, shuffle, seed, by_length, transpose, max_len)
+
+
+class _PieceBatches:
+    def __init__(self, rolls, batch_size, shuffle, seed, by_length, transpose, max_len):
+        if not rolls:
+            raise CourseError("No piano rolls to batch: the list is empty.")
+        if int(batch_size) < 1:
+            raise CourseError(f"batch_size must be at least 1, got {batch_size}.")
+        self.rolls = [np.asarray(r, dtype=np.uint8) for r in rolls]
+        self.batch_size, self.shuffle, self.seed, self.by_length = int(batch_size), shuffle, seed, by_length
+        self.transpose, self.max_len = transpose, max_len
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.rolls) // self.batch_size)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        n = len(self.rolls)
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.by_length:
+            jitter = rng.uniform(0, 8, n) if self.shuffle else np.zeros(n)   # frames: mixes similar lengths
+            lengths = np.array([len(r) for r in self.rolls])[order]
+            order = order[np.argsort(lengths + jitter, kind="stable")]
+        starts = np.arange(0, n, self.batch_size)
+        if self.shuffle:
+            starts = rng.permutation(starts)
+        for i in starts:
+            chunk = []
+            for j in order[i: i + self.batch_size]:
+                r = self.rolls[j]
+                if self.max_len and len(r) > self.max_len:
+                    s = int(rng.integers(0, len(r) - self.max_len + 1))
+                    r = r[s: s + self.max_len]
+                if self.transpose:
+                    r = _random_transpose(r, self.transpose, rng)
+                chunk.append(r)
+            yield pad_rolls(chunk)
+
+
+def _random_transpose(roll: np.ndarray, span: tuple[int, int], rng) -> np.ndarray:
+    keys = np.nonzero(roll.any(0))[0]
+    if len(keys) == 0:
+        return roll
+    lo = max(span[0], -int(keys[0]))
+    hi = min(span[1], roll.shape[1] - 1 - int(keys[-1]))
+    if lo > hi:
+        return roll
+    s = int(rng.integers(lo, hi + 1))
+    return np.roll(roll, s, axis=1) if s else roll
+
+
+def unpack_batch(batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch in any of the course's formats -> ``(rolls (B, T, P) float, mask (B, T) bool)``.
+
+    Accepts a ``(B, T, P)`` tensor (no padding), a ``(rolls, mask_or_lengths)`` pair, or a dict
+    with a roll under ``"roll"``/``"rolls"``/``"x"`` and ``"mask"`` or ``"lengths"``.
+    """
+    mask = lengths = None
+    if isinstance(batch, dict):
+        roll = next((batch[k] for k in ("roll", "rolls", "x", "inputs") if k in batch), None)
+        if roll is None:
+            raise CourseError(f"A piano-roll batch dict needs a 'roll' entry; got keys {sorted(batch)}.")
+        mask, lengths = batch.get("mask"), batch.get("lengths")
+    elif isinstance(batch, (tuple, list)):
+        roll, extra = batch[0], batch[1] if len(batch) > 1 else None
+        if extra is not None and extra.ndim == 1:
+            lengths = extra
+        else:
+            mask = extra
+    else:
+        roll = batch
+    roll = torch.as_tensor(roll).float()
+    if roll.ndim != 3:
+        raise CourseError(f"A batch of piano rolls is 3-D (batch, time, keys); got shape {tuple(roll.shape)}.")
+    B, T, _ = roll.shape
+    if mask is None and lengths is not None:
+        lengths = torch.as_tensor(lengths, device=roll.device)
+        mask = torch.arange(T, device=roll.device)[None, :] < lengths[:, None]
+    if mask is None:
+        mask = torch.ones(B, T, dtype=torch.bool, device=roll.device)
+    return roll, torch.as_tensor(mask, device=roll.device).bool()
+
+
+def shift_frames(rolls: torch.Tensor) -> torch.Tensor:
+    """The model's inputs: each frame's *previous* frame, with an all-silent frame before the first.
+
+    ``(B, T, P) -> (B, T, P)``: ``out[:, 0] = 0`` and ``out[:, t] = rolls[:, t - 1]``, so the output
+    at time ``t`` can only have seen frames before ``t``.
+    """
+    return F.pad(rolls, (0, 0, 1, 0))[:, :-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# the independent-Bernoulli model
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class PolyLSTMConfig:
+    """Size of a :class:`PolyLSTM` (and the time part of a :class:`PolyNADE`)."""
+
+    n_keys: int = N_KEYS      # piano-roll columns (88 piano keys, A0 = MIDI 21 first)
+    hidden: int = 256         # LSTM hidden units per layer
+    layers: int = 1           # stacked LSTM layers
+    dropout: float = 0.3      # dropout on the LSTM's output (and between layers)
+
+
+class PolyLSTM(nn.Module):
+    """An LSTM over frames with 88 independent Bernoulli outputs per frame.
+
+    ``model(prev)`` maps the previous frames ``(B, T, P)`` (see :func:`shift_frames`) to the
+    logits of the next frames ``(B, T, P)`` and the LSTM state.
+
+    Lesson: 04_polyphonic_chorales
+    """
+
+    def __init__(self, config: PolyLSTMConfig | None = None):
+        super().__init__()
+        self.config = c = config or PolyLSTMConfig()
+        self.lstm = nn.LSTM(c.n_keys, c.hidden, c.layers, batch_first=True,
+                            dropout=c.dropout if c.layers > 1 else 0.0)
+        self.drop = nn.Dropout(c.dropout)
+        self.out = nn.Linear(c.hidden, c.n_keys)
+        nn.init.constant_(self.out.bias, -3.0)  # about 4 of 88 keys sound at a time: start near that density
+
+    def context(self, prev: torch.Tensor, state=None):
+        """LSTM features of the history: ``(B, T, P) -> (B, T, H)``, plus the state to continue from."""
+        h, state = self.lstm(prev, state)       # (B, T, H)
+        return self.drop(h), state
+
+    def forward(self, prev: torch.Tensor, state=None):
+        h, state = self.context(prev, state)
+        return self.out(h), state               # (B, T, P) logits, state
+
+    def frame_nll(self, h: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """``-log p(frame | h)`` in nats for each position: ``(B, T, H), (B, T, P) -> (B, T)``."""
+        return F.binary_cross_entropy_with_logits(self.out(h), frames, reduction="none").sum(-1)
+
+    @torch.no_grad()
+    def sample_frame(self, h: torch.Tensor, generator=None, temperature: float = 1.0) -> torch.Tensor:
+        """One frame per row of ``h`` ``(B, H) -> (B, P)``: 88 independent coin flips."""
+        p = torch.sigmoid(self.out(h) / temperature)
+        return torch.bernoulli(p, generator=generator)
+
+
+# ---------------------------------------------------------------------------------------------
+# the within-frame autoregressive model
+# ---------------------------------------------------------------------------------------------
+
+def autoregressive_mask(n: int) -> torch.Tensor:
+    """The ``(n, n)`` 0/1 mask of a MADE-style layer: ``mask[k, j] = 1`` exactly when ``j < k``.
+
+    Multiplying a weight matrix ``W`` (outputs x inputs) by it lets output ``k`` see only the
+    inputs before ``k``: strictly lower-triangular, zero on the diagonal.
+
+    Lesson: 04_polyphonic_chorales
+    """
+    return torch.tril(torch.ones(int(n), int(n)), diagonal=-1)
+
+
+@dataclass
+class PolyNADEConfig(PolyLSTMConfig):
+    """Size of a :class:`PolyNADE`: the LSTM of :class:`PolyLSTMConfig` plus a NADE per frame."""
+
+    nade_hidden: int = 64     # hidden units of the NADE that models the keys inside one frame
+
+
+class PolyNADE(PolyLSTM):
+    """LSTM over time, NADE over the keys of each frame: ``p(v_tk | v_t,<k, h_t)``.
+
+    For frame ``t`` with LSTM features ``h_t``, the NADE has visible biases ``b = B h_t + b0``
+    ``(P,)`` and hidden biases ``c = C h_t + c0`` ``(N,)``; key ``k`` sees the keys below it through
+
+        a_k = c + sum_{j<k} W[:, j] v_j          (N,)
+        logit_k = b_k + U[k] . sigmoid(a_k)
+
+    The sum over ``j < k`` is an exclusive cumulative sum over keys, so a whole frame's
+    likelihood costs one pass; sampling goes key by key.
+
+    Lesson: 04_polyphonic_chorales
+    """
+
+    def __init__(self, config: PolyNADEConfig | None = None):
+        config = config or PolyNADEConfig()
+        super().__init__(config)
+        c, N = config, config.nade_hidden
+        # self.out (from PolyLSTM) gives the visible biases b from h_t
+        self.to_c = nn.Linear(c.hidden, N)                      # hidden biases c from h_t
+        self.W = nn.Parameter(torch.randn(c.n_keys, N) * 0.05)  # (P, N): column j of the math's W, as rows
+        self.U = nn.Parameter(torch.randn(c.n_keys, N) * 0.05)  # (P, N): output weights of key k
+
+    def conditional_logits(self, h: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """``logit_k`` of ``p(v_k = 1 | v_<k, h)`` for every key at once: ``(..., H), (..., P) -> (..., P)``."""
+        b = self.out(h)                                  # (..., P)
+        c = self.to_c(h)                                 # (..., N)
+        contrib = frames.unsqueeze(-1) * self.W          # (..., P, N): v_j W[:, j]
+        a = c.unsqueeze(-2) + torch.cumsum(contrib, dim=-2) - contrib   # (..., P, N) exclusive sum j < k
+        return b + (torch.sigmoid(a) * self.U).sum(-1)   # (..., P)
+
+    def forward(self, prev: torch.Tensor, state=None, frames: torch.Tensor | None = None):
+        """With ``frames`` (the frames to score), the within-frame conditional logits ``(B, T, P)``;
+        without, the logits of the first key only are meaningful (use :func:`sample`)."""
+        h, state = self.context(prev, state)
+        if frames is None:
+            frames = torch.zeros_like(prev)
+        return self.conditional_logits(h, frames), state
+
+    def frame_nll(self, h: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        logits = self.conditional_logits(h, frames)
+        return F.binary_cross_entropy_with_logits(logits, frames, reduction="none").sum(-1)   # (B, T)
+
+    @torch.no_grad()
+    def sample_frame(self, h: torch.Tensor, generator=None, temperature: float = 1.0) -> torch.Tensor:
+        """One frame per row of ``h`` ``(B, H) -> (B, P)``, key by key from the lowest."""
+        b = self.out(h)                                  # (B, P)
+        a = self.to_c(h)                                 # (B, N)
+        v = torch.zeros_like(b)
+        for k in range(b.shape[-1]):
+            logit = b[:, k] + (torch.sigmoid(a) * self.U[k]).sum(-1)          # (B,)
+            v[:, k] = torch.bernoulli(torch.sigmoid(logit / temperature), generator=generator)
+            a = a + v[:, k: k + 1] * self.W[k]
+        return v
+
+
+# ---------------------------------------------------------------------------------------------
+# loss and sampling, the same for both models
+# ---------------------------------------------------------------------------------------------
+
+def frame_nll(model: PolyLSTM, rolls: torch.Tensor) -> torch.Tensor:
+    """``-log p(v_t | v_<t)`` in nats for every frame of every piece: ``(B, T, P) -> (B, T)``."""
+    h, _ = model.context(shift_frames(rolls))
+    return model.frame_nll(h, rolls)
+
+
+def loss_fn(model: PolyLSTM, batch, *, skip_first: bool = False):
+    """``(summed NLL in nats, number of real frames)`` for ``course.train.train``/``evaluate``.
+
+    Padding frames (``mask`` False) count for nothing. ``skip_first=True`` leaves each piece's
+    first frame out of the score (it is predicted from silence), the convention of the
+    evaluation code behind the published JSB table.
+
+    Lesson: 04_polyphonic_chorales
+    """
+    rolls, mask = unpack_batch(batch)
+    nll = frame_nll(model, rolls)                      # (B, T)
+    if skip_first:
+        mask = mask.clone()
+        mask[:, 0] = False
+    count = mask.sum()
+    return (nll * mask).sum(), int(count)
+
+
+@torch.no_grad()
+def sample(model: PolyLSTM, steps: int, *, seed: int = 0, temperature: float = 1.0, prime=None,
+           n: int = 1, device=None) -> np.ndarray:
+    """Generate a piano roll frame by frame.
+
+    Args:
+        model: a :class:`PolyLSTM` (independent coin flips per key) or :class:`PolyNADE`
+            (keys drawn one after another, each conditioned on those below).
+        steps: frames to generate after the prime.
+        seed: seeds the sampler; the same seed gives the same music.
+        temperature: divides the logits (below 1: safer, above 1: wilder).
+        prime: an optional ``(T0, P)`` roll to continue; it is kept at the start of the result.
+        n: how many pieces to generate at once.
+
+    Returns:
+        a ``(T0 + steps, P)`` uint8 roll, or ``(n, T0 + steps, P)`` when ``n > 1``.
+    """
+    if steps < 0:
+        raise CourseError(f"steps must be >= 0, got {steps}.")
+    if temperature <= 0:
+        raise CourseError(f"temperature must be positive, got {temperature}.")
+    dev = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    P = model.config.n_keys
+    g = torch.Generator(device=dev).manual_seed(int(seed))
+    frames = [torch.zeros(n, P, device=dev)]            # the silent frame before the piece
+    if prime is not None:
+        pr = torch.as_tensor(np.asarray(prime), dtype=torch.float32, device=dev)
+        if pr.ndim != 2 or pr.shape[1] != P:
+            raise CourseError(f"prime must be a (time steps, {P}) piano roll; got shape {tuple(pr.shape)}.")
+        frames += list(pr.unsqueeze(0).expand(n, -1, -1).unbind(1))
+    h, state = model.context(torch.stack(frames, 1))    # read the prime: (n, T0 + 1, H)
+    h = h[:, -1]
+    out = frames[1:]
+    for _ in range(steps):
+        v = model.sample_frame(h, generator=g, temperature=temperature)      # (n, P)
+        out.append(v)
+        hh, state = model.context(v.unsqueeze(1), state)
+        h = hh[:, -1]
+    model.train(was_training)
+    roll = torch.stack(out, 1).to(torch.uint8).cpu().numpy() if out else np.zeros((n, 0, P), np.uint8)
+    return roll[0] if n == 1 else roll
+
+
+def sample_frame_autoregressive(next_logit: Callable, n_keys: int, uniform) -> np.ndarray:
+    """Draw one frame key by key: ``v_k = 1`` when ``uniform[k] < sigmoid(next_logit(v[:k]))``.
+
+    Args:
+        next_logit: a function from the keys decided so far (a 0/1 array of length ``k``) to the
+            logit of ``p(v_k = 1 | v_<k)``.
+        n_keys: the frame's length.
+        uniform: ``n_keys`` numbers in [0, 1), the randomness (so a given ``uniform`` gives one answer).
+
+    Returns:
+        a ``(n_keys,)`` float array of 0/1.
+
+    Lesson: 04_polyphonic_chorales
+    """
+    u = np.asarray(uniform, dtype=np.float64)
+    v = np.zeros(int(n_keys))
+    for k in range(int(n_keys)):
+        p = 1.0 / (1.0 + np.exp(-float(next_logit(v[:k].copy()))))
+        v[k] = float(u[k] < p)
+    return v

@@ -1,0 +1,271 @@
+"""The check protocol (``course.exercises.checking``) and the registry of exercises.
+
+Every registered exercise appears in exactly one check cell of its lesson's solution notebook, and
+every check cell checks a registered exercise of that lesson. A check prints exactly one line and
+never raises, whatever the student's function does.
+"""
+import collections
+import contextlib
+import io
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+from course import check, music
+from course.exercises import EXERCISES, Case, CheckFailure, checking, compare_values, load_all, pass_line, run_cases
+from course.exercises import notebooks as nbs
+
+
+def one_line(fn, *args, **kwargs) -> str:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        fn(*args, **kwargs)
+    out = buf.getvalue()
+    assert out.count("\n") == 1 and out.endswith("\n"), repr(out)
+    return out.strip()
+
+
+# ------------------------------------------------------------------------------------ registry
+def _solution_checks(repo_root):
+    found = collections.defaultdict(list)       # lesson -> exercise names of its check cells, in order
+    for path in sorted((repo_root / "solutions").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbs.read_notebook(path)
+        for i, name in nbs.check_cells(nb):
+            found[path.stem].append(name)
+    return found
+
+
+def test_every_exercise_has_exactly_one_check_cell_and_vice_versa(repo_root):
+    load_all()
+    found = _solution_checks(repo_root)
+    problems = []
+    for name, ex in EXERCISES.items():
+        n = found.get(ex.lesson, []).count(name)
+        if n != 1:
+            problems.append(f"exercise {name} ({ex.lesson}) has {n} check cells in solutions/{ex.lesson}.ipynb")
+    for lesson, names in found.items():
+        for name in names:
+            ex = EXERCISES.get(name)
+            if name is None:
+                problems.append(f"solutions/{lesson}.ipynb has a check cell that calls no check.NAME(...)")
+            elif ex is None:
+                problems.append(f"solutions/{lesson}.ipynb checks {name}, which no lesson module registers")
+            elif ex.lesson != lesson:
+                problems.append(f"solutions/{lesson}.ipynb checks {name}, registered for lesson {ex.lesson}")
+    assert not problems, "\n".join(problems)
+
+
+def test_check_cells_in_solutions_show_their_pass_line_with_an_execution_count(repo_root):
+    for path in sorted((repo_root / "solutions").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbs.read_notebook(path)
+        for i, name in nbs.check_cells(nb):
+            cell = nb.cells[i]
+            assert cell.execution_count is not None, f"{path.name} cell {i}: nbval skips cells without a count"
+            assert nbs.cell_text_output(cell) == pass_line(name) + "\n", f"{path.name} cell {i}"
+
+
+def test_course_check_exposes_every_exercise():
+    load_all()
+    for name, ex in EXERCISES.items():
+        assert getattr(check, name) is ex.func
+        assert ex.func.exercise_name == name and ex.points >= 1
+    assert "notebook" in dir(check)
+    with pytest.raises(AttributeError):
+        check.no_such_exercise
+
+
+def test_exercise_names_are_unique_across_lessons():
+    load_all()
+    with pytest.raises(ValueError):
+        checking.exercise("99_other", name="pitch_range")(lambda f: None)
+
+
+# ------------------------------------------------------------------------------------ run_cases
+def square(x):
+    return x * x
+
+
+CASES = [Case("two", (2,), expected=4), Case("minus three", (-3,), expected=9)]
+
+
+def test_pass_line_format():
+    assert pass_line("f") == "PASS f: all cases correct."
+    assert one_line(run_cases, "f", square, CASES) == "PASS f: all cases correct."
+
+
+@pytest.mark.parametrize("func,needle", [
+    (lambda x: x + x, "case 'minus three': wrong value: expected 9, got -6"),
+    (lambda x: None, "returned None"),
+    (lambda x: 1 / 0, "raised ZeroDivisionError"),
+    (lambda x: [x * x], "got [4]"),
+    ("not a function", "expected a function"),
+    (lambda x, y: x, "raised TypeError"),
+])
+def test_fail_lines(func, needle):
+    line = one_line(run_cases, "f", func, CASES, hint="square it")
+    assert line.startswith("FAIL f: case '") and needle in line and line.endswith("Hint: square it"), line
+
+
+def test_a_student_function_that_prints_or_warns_does_not_break_the_line():
+    def noisy(x):
+        import warnings
+
+        print("debug", x)
+        warnings.warn("careful")
+        print("x" * 1_000_000)
+        return x * x
+    assert one_line(run_cases, "f", noisy, CASES) == pass_line("f")
+
+
+def test_time_limit_even_against_a_swallowed_interrupt():
+    def stubborn(x):
+        while True:
+            try:
+                while True:
+                    pass
+            except BaseException:
+                pass
+    t0 = time.monotonic()
+    line = one_line(run_cases, "f", stubborn, CASES, time_limit_s=0.5)
+    assert "longer than 0.5 s" in line and time.monotonic() - t0 < 5
+
+
+def test_exit_and_interrupt_become_fail_lines():
+    def leave(x):
+        raise SystemExit(3)
+
+    def interrupted(x):
+        raise KeyboardInterrupt
+    assert "exit()" in one_line(run_cases, "f", leave, CASES)
+    assert "interrupted" in one_line(run_cases, "f", interrupted, CASES)
+
+
+def test_changed_input_is_caught():
+    def sorts_in_place(a):
+        a.sort()
+        return a
+    line = one_line(run_cases, "f", sorts_in_place, [Case("list", ([3, 1, 2],), expected=[1, 2, 3])])
+    assert "changed its input" in line
+
+
+def test_an_object_that_claims_to_equal_everything_does_not_pass():
+    class Liar:
+        def __eq__(self, other):
+            return True
+
+        def __ne__(self, other):
+            return False
+    m = music.Music(notes=((60, 0.0, 1.0),))
+    with pytest.raises(CheckFailure):
+        compare_values(Liar(), m)
+
+    class LiarMusic(music.Music):
+        def __eq__(self, other):
+            return True
+    with pytest.raises(CheckFailure):
+        compare_values(LiarMusic(notes=()), m)
+
+
+def test_compare_values_shapes_and_tolerance():
+    compare_values(np.array([1.0, 2.0]) + 1e-9, np.array([1.0, 2.0]))
+    with pytest.raises(CheckFailure, match="wrong shape"):
+        compare_values(np.zeros(3), np.zeros(2))
+    with pytest.raises(CheckFailure, match="NaN"):
+        compare_values(np.array([np.nan]), np.array([1.0]))
+    with pytest.raises(CheckFailure, match="expected a number"):
+        compare_values("1.0", 1.0)
+    compare_values(music.Note(60, 0.0, 1.0), (60, 0.0, 1.0, 80, 0))
+
+
+# ------------------------------------------------------------------------------------ the guard
+def test_a_registered_check_prints_one_line_and_never_raises():
+    @checking.exercise("99_tests", name="guard_demo_raises")
+    def broken_check(func):
+        raise RuntimeError("a bug in the check")
+
+    @checking.exercise("99_tests", name="guard_demo_chatty")
+    def chatty_check(func):
+        print("first")
+        print("FAIL guard_demo_chatty: second.")
+
+    @checking.exercise("99_tests", name="guard_demo_silent")
+    def silent_check(func):
+        pass
+    try:
+        assert one_line(broken_check, square).startswith("FAIL guard_demo_raises: the check stopped")
+        assert one_line(chatty_check, square) == "FAIL guard_demo_chatty: second."
+        assert "printed nothing" in one_line(silent_check, square)
+        assert "pass your function itself" in one_line(check.pitch_range)
+    finally:
+        for n in ("guard_demo_raises", "guard_demo_chatty", "guard_demo_silent"):
+            EXERCISES.pop(n, None)
+
+
+def test_random_cases_depend_on_the_grading_seed(monkeypatch):
+    monkeypatch.delenv(checking.GRADING_SEED_ENV, raising=False)
+    a = checking.case_seed("x")
+    assert checking.case_seed("x") == a and checking.case_seed("y") != a
+    monkeypatch.setenv(checking.GRADING_SEED_ENV, "grading")
+    assert checking.case_seed("x") != a
+
+
+def test_side_channel_records_what_the_real_check_printed(tmp_path, monkeypatch):
+    token, results = tmp_path / "token", tmp_path / "records.jsonl"
+    token.write_text("s3cret")
+    monkeypatch.setenv(checking.GRADING_TOKEN_ENV, str(token))
+    monkeypatch.setenv(checking.GRADING_RESULTS_ENV, str(results))
+    monkeypatch.setattr(checking, "_recorder", None)
+    assert checking._arm_grading()
+    assert not token.exists(), "the secret's file is deleted once read"
+    assert checking.GRADING_TOKEN_ENV not in os.environ and checking.GRADING_RESULTS_ENV not in os.environ
+    one_line(check.pitch_range, lambda m: (0, 0))
+    recs = [json.loads(line) for line in results.read_text().splitlines()]
+    assert recs[-1]["secret"] == "s3cret" and recs[-1]["exercise"] == "pitch_range"
+    assert recs[-1]["line"].startswith("FAIL pitch_range:")
+    assert not checking._arm_grading(), "arming twice does nothing"
+
+
+def test_without_grading_nothing_is_recorded(monkeypatch):
+    monkeypatch.delenv(checking.GRADING_TOKEN_ENV, raising=False)
+    monkeypatch.setattr(checking, "_recorder", None)
+    assert not checking._arm_grading()
+
+
+# ------------------------------------------------------------------------------------ notebook helpers
+@pytest.mark.parametrize("text,needle", [
+    (b"not json", "not valid JSON"),
+    (b"[1, 2]", "not an object"),
+    (b'{"nbformat": 3, "worksheets": []}', "format 3"),
+    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "no list of cells"),
+    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "x"}]}', "damaged"),
+])
+def test_broken_notebooks_get_a_clear_reason(text, needle):
+    from course.errors import ExerciseError
+
+    with pytest.raises(ExerciseError, match=needle):
+        nbs.parse_notebook(text, "x.ipynb")
+
+
+def test_check_cell_detection():
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\ncheck.pitch_range(pitch_range)")
+    assert nbs.is_check_cell(cell) and nbs.check_name(cell.source) == "pitch_range"
+    assert not nbs.is_check_cell(nbformat.v4.new_code_cell("check.pitch_range(pitch_range)"))
+    assert nbs.check_name("%time check.a(b)") == "a"
+
+
+def test_lesson_is_found_by_metadata_name_or_check_cells():
+    import nbformat
+
+    known = {"00_welcome": ["pitch_range", "transpose_melody"], "01_music_as_data": ["pitch_to_frequency"]}
+    nb = nbformat.v4.new_notebook(metadata={"course": {"lesson": "01_music_as_data"}})
+    assert nbs.lesson_of(nb, "alice.ipynb", known).lesson == "01_music_as_data"
+    nb = nbformat.v4.new_notebook()
+    assert nbs.lesson_of(nb, "00_welcome-alice.ipynb", known).lesson == "00_welcome"
+    nb.cells.append(nbformat.v4.new_code_cell("check.transpose_melody(f)"))
+    assert nbs.lesson_of(nb, "bob.ipynb", known).lesson == "00_welcome"
+    assert nbs.lesson_of(nbformat.v4.new_notebook(), "carol.ipynb", known).lesson is None

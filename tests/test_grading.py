@@ -1,0 +1,288 @@
+"""The grader and the self-check against honest, wrong, hostile and broken submissions.
+
+One run grades a folder mixing all of them (made from lesson 00 by ``tests/hostile``) and every
+student must get exactly their due: the honest one full points, whatever the others did. Most
+tests use a light copy of lesson 00 (same check cells, none of the slow display cells) so the
+suite stays quick; one grades against the real lesson end to end.
+"""
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hostile
+from course.cli import main
+from course.exercises import grade as grading
+from course.exercises import notebooks as nbs
+from course.exercises import sandbox, selfcheck, tamper
+
+CELL_TIMEOUT = 8
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def light(tmp_path_factory):
+    folder = hostile.write_lessons_dir(tmp_path_factory.mktemp("lessons"), light=True)
+    return folder, nbs.read_notebook(folder / "00_welcome.ipynb")
+
+
+@pytest.fixture(scope="module")
+def mixed(light, tmp_path_factory):
+    """Grade one folder with every kind of submission, in one run, two at a time."""
+    lessons_dir, lesson_nb = light
+    subs_dir = tmp_path_factory.mktemp("submissions")
+    subs = hostile.hostile(lesson_nb, outside=subs_dir)
+    hostile.write_submissions(subs_dir, subs)
+    (subs_dir / "notes.txt").write_text("not a notebook, and not .ipynb: skipped")
+    before = _digest(subs_dir)
+    out = tmp_path_factory.mktemp("report")
+    run = grading.grade(subs_dir, out, jobs=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=120,
+                        lessons_dir=lessons_dir, seed="test", memory_mb=3072, progress=False)
+    return run, out, subs_dir, before
+
+
+def _status(run, student, exercise):
+    rows = [r for r in run.rows if r.student == student and r.exercise == exercise]
+    assert len(rows) == 1, (student, exercise, rows)
+    return rows[0]
+
+
+@pytest.mark.parametrize("student", sorted(hostile.EXPECTED))
+def test_each_submission_gets_its_due(mixed, student):
+    run = mixed[0]
+    rows = [r for r in run.rows if r.student == student]
+    assert rows, f"no rows for {student}"
+    expected = hostile.EXPECTED[student]
+    for r in rows:
+        want = expected.get(r.exercise, expected.get("*"))
+        assert r.status == want, f"{student} {r.exercise}: {r.status} ({r.message}), expected {want}"
+        assert r.points == (r.max_points if r.status == "passed" else 0)
+        assert r.message, "every row says why"
+
+
+def test_the_honest_student_gets_full_points_whatever_the_others_did(mixed):
+    run = mixed[0]
+    rows = run.student_rows("honest")
+    assert [r.exercise for r in rows] == ["pitch_range", "transpose_melody"]
+    assert all(r.status == "passed" and r.points == r.max_points == 1 for r in rows)
+
+
+def test_messages_say_what_happened(mixed):
+    run = mixed[0]
+    assert "interrupted" in _status(run, "loop_in_function", "pitch_range").message
+    assert "did not run" in _status(run, "os_exit", "pitch_range").message
+    assert "check.pitch_range" in _status(run, "rebind_check", "pitch_range").message
+    assert "builtins" in _status(run, "patch_builtins", "transpose_melody").message
+    assert "did not pass it there" in _status(run, "silent_hook", "pitch_range").message
+    assert "put back" in _status(run, "deleted_check", "transpose_melody").message
+    assert "not valid JSON" in _status(run, "malformed_json", "-").message
+    assert "format 3" in _status(run, "old_nbformat", "-").message
+    assert "not a notebook" in _status(run, "not_a_notebook", "-").message
+
+
+def test_the_submissions_are_never_modified(mixed):
+    run, out, subs_dir, before = mixed
+    after = _digest(subs_dir)
+    assert {k: v for k, v in after.items() if k != "pwned.txt"} == before
+    # A notebook can write to an absolute path (no OS-level sandbox without --run-as): it is reported.
+    assert "pwned.txt" in after
+    assert any("pwned.txt" in n for n in run.notes)
+    info = json.loads((out / "grading.json").read_text())
+    assert any("pwned.txt" in n for n in info["notes"]) and info["skipped_files"] == ["notes.txt"]
+
+
+def test_gradebook_summary_and_feedback(mixed):
+    run, out, _, _ = mixed
+    with open(out / "gradebook.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == grading.COLUMNS
+    assert len(rows) == len(run.rows)
+    students = {r["student"] for r in rows}
+    assert students == set(hostile.EXPECTED)
+    with open(out / "summary.csv", newline="") as f:
+        summary = {r["student"]: r for r in csv.DictReader(f)}
+    assert summary["honest"]["points"] == "2" and summary["honest"]["max_points"] == "2"
+    assert summary["patch_builtins"]["tampered"] == "2"
+    for s in students:
+        text = (out / "feedback" / f"{s}.md").read_text()
+        assert text.startswith(f"# Feedback for {s}")
+    assert "2 / 2 points" in (out / "feedback" / "honest.md").read_text()
+    assert "kernel stopped" in (out / "feedback" / "os_exit.md").read_text()
+    assert not list(out.rglob("*.tmp")), "reports are written atomically"
+
+
+def test_no_job_outlives_the_grading(mixed):
+    """Kernels and their children are killed: no process carries a job marker afterwards."""
+    if not os.path.isdir("/proc"):
+        pytest.skip("needs /proc")
+    leftovers = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                env = open(f"/proc/{entry.name}/environ", "rb").read()
+            except OSError:
+                continue
+            if sandbox.MARKER_ENV.encode() in env:
+                leftovers.append(entry.name)
+    assert not leftovers
+
+
+def test_grading_against_the_real_lesson(repo_root, tmp_path):
+    """End to end with solutions/00_welcome.ipynb: the honest student passes, the stub fails."""
+    lesson_nb = hostile.solution()
+    subs = hostile.write_submissions(tmp_path / "subs", {"alice": hostile.correct(lesson_nb),
+                                                          "bob": hostile.student(lesson_nb)})
+    out = tmp_path / "out"
+    code = main(["grade", str(subs), "--out", str(out), "--jobs", "2", "--lessons-dir", str(repo_root / "solutions"),
+                 "--cell-timeout", "120", "--no-progress"])
+    assert code == 0
+    rows = list(csv.DictReader(open(out / "gradebook.csv", newline="")))
+    got = {(r["student"], r["exercise"]): r["status"] for r in rows}
+    assert got == {("alice", "pitch_range"): "passed", ("alice", "transpose_melody"): "passed",
+                   ("bob", "pitch_range"): "failed", ("bob", "transpose_melody"): "failed"}
+
+
+def test_grading_as_another_user_stops_writes_outside(light, tmp_path):
+    """With --run-as (grader as root), a notebook cannot write to the submissions folder."""
+    if os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("needs root")
+    probe = subprocess.run(["su", "-s", "/bin/sh", "nobody", "-c", f"{sys.executable} -c 'import course'"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("user nobody cannot run this environment's Python")
+    lessons_dir, lesson_nb = light
+    subs_dir = tmp_path / "subs"
+    subs = hostile.hostile(lesson_nb, outside=subs_dir)
+    hostile.write_submissions(subs_dir, {k: subs[k] for k in ("honest", "write_outside")})
+    run = grading.grade(subs_dir, tmp_path / "out", jobs=2, cell_timeout=CELL_TIMEOUT, lessons_dir=lessons_dir,
+                        run_as="nobody", progress=False)
+    assert not (subs_dir / "pwned.txt").exists()
+    assert all(r.status == "passed" for r in run.student_rows("honest"))
+
+
+# ------------------------------------------------------------------------------------ self-check
+def test_self_check_command(light, tmp_path, capsys):
+    lessons_dir, lesson_nb = light
+    good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
+    good.write_text(nbs.dumps(hostile.correct(lesson_nb)))
+    wrong = hostile._set_function(hostile.correct(lesson_nb), "pitch_range", hostile.WRONG_RANGE)
+    # a saved PASS output must not be trusted: the self-check runs the notebook itself
+    for cell in wrong.cells:
+        if nbs.is_check_cell(cell):
+            cell.outputs, cell.execution_count = [nbs.pass_output(nbs.check_name(cell.source))], 7
+    bad.write_text(nbs.dumps(wrong))
+    assert main(["check", str(good), "--lessons-dir", str(lessons_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 exercises pass" in out
+    assert main(["check", str(bad), "--lessons-dir", str(lessons_dir)]) == 1
+    out = capsys.readouterr().out
+    assert "1 of 2 exercises pass" in out and "FAILED" in out and "FAIL pitch_range" in out
+
+
+def test_self_check_from_a_cell_finds_the_notebook(monkeypatch, tmp_path, capsys):
+    path = tmp_path / "00_welcome.ipynb"
+    path.write_text(nbs.dumps(hostile.student(hostile.light_lesson())))
+    seen = {}
+
+    def fake_check(p, **kw):
+        seen["path"] = Path(p)
+        return selfcheck.NotebookResult("00_welcome", [selfcheck.ExerciseResult("pitch_range", "passed", "ok", 1, 1)])
+
+    monkeypatch.setattr(selfcheck, "check_notebook", fake_check)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    selfcheck.check_notebook_interactive()
+    assert seen["path"] == path and "1 of 1 exercises pass" in capsys.readouterr().out
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    seen.clear()
+    selfcheck.check_notebook_interactive()
+    assert not seen and "check.notebook(" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------ pieces
+def test_prepare_resets_check_cells_and_injects_pass_lines(light):
+    _, lesson_nb = light
+    lesson = selfcheck.LessonChecks("00_welcome", Path("00_welcome.ipynb"),
+                                    [(nbs.check_name(c.source), c.source) for c in lesson_nb.cells if nbs.is_check_cell(c)],
+                                    {"pitch_range": ["pitch_range"], "transpose_melody": ["transpose_melody"]})
+    sub = hostile.correct(lesson_nb)
+    i = hostile._check_cell_index(sub, "pitch_range")
+    sub.cells[i].source = "# NBVAL_CHECK_OUTPUT\ncheck.pitch_range(lambda melody: (60, 72))"
+    del sub.cells[hostile._check_cell_index(sub, "transpose_melody")]
+    p = selfcheck.prepare(sub, lesson)
+    code = [c for c in p.nb.cells if c.cell_type == "code"]
+    assert code[0].source == selfcheck.ARM_SOURCE
+    for name in ("pitch_range", "transpose_melody"):
+        cell = code[p.cell_of[name]]
+        assert f"check.{name}({name})" in cell.source and "lambda" not in cell.source
+        assert cell.outputs == [nbs.pass_output(name)] and cell.execution_count, "nbval needs an execution count"
+    others = [c for k, c in enumerate(code) if k not in p.cell_of.values()]
+    assert all(c.outputs == [] and c.execution_count is None for c in others)
+    assert "edited" in p.notes["pitch_range"][0] and "put back" in p.notes["transpose_melody"][0]
+    # the re-inserted check comes right after the function it checks
+    k = p.cell_of["transpose_melody"]
+    assert "def transpose_melody" in code[k - 1].source
+
+
+@pytest.mark.parametrize("src,severity,exercise", [
+    ("check.pitch_range = lambda f: None", "tamper", "pitch_range"),
+    ("setattr(check, 'transpose_melody', print)", "tamper", "transpose_melody"),
+    ("def print(*a):\n    pass", "tamper", None),
+    ("import builtins\nbuiltins.print = len", "tamper", None),
+    ("from course.exercises import checking", "tamper", None),
+    ("import course.exercises.lesson_00 as m\nm.run_cases = None", "tamper", None),
+    ("print('PASS pitch_range: all cases correct.')", "tamper", "pitch_range"),
+    ("import os\nos.environ.get('COURSE_GRADING_SEED')", "tamper", None),
+    ("import gc\ngc.get_objects()", "warning", None),
+    ("f.__closure__[0].cell_contents", "warning", None),
+    ("open('/etc/passwd').read()", "warning", None),
+])
+def test_tamper_scan_names_what_it_finds(src, severity, exercise):
+    found = tamper.scan_source(src, 3, ["pitch_range", "transpose_melody"])
+    assert any(f.severity == severity and f.exercise == exercise for f in found), found
+
+
+@pytest.mark.parametrize("src", [
+    "def pitch_range(melody):\n    p = [n.pitch for n in melody.notes]\n    return min(p), max(p)",
+    "check.pitch_range(pitch_range)",
+    "%matplotlib inline\nimport numpy as np\nx = np.arange(3)",
+    "checked = True\nprinted = check_list = 1",
+])
+def test_tamper_scan_leaves_ordinary_code_alone(src):
+    assert tamper.scan_source(src, 0, ["pitch_range"]) == []
+
+
+def test_kill_job_finds_processes_by_marker(tmp_path):
+    if not os.path.isdir("/proc"):
+        pytest.skip("needs /proc")
+    env = dict(os.environ, **{sandbox.MARKER_ENV: "marker-for-test"})
+    # a grandchild in a session of its own, as a kernel is: only the marker finds it
+    p = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
+                          "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
+                          "time.sleep(60)"], env=env, start_new_session=True)
+    import time
+
+    time.sleep(1.0)
+    assert sandbox.kill_job(p.pid, "marker-for-test") >= 2
+    p.wait(timeout=10)
+    time.sleep(0.2)
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                assert b"marker-for-test" not in open(f"/proc/{entry.name}/environ", "rb").read()
+            except OSError:
+                pass
+
+
+def test_memory_limit_applies_to_the_job(tmp_path):
+    code = ("from course.exercises.sandbox import apply_limits\napply_limits(memory_mb=1024)\n"
+            "try:\n    x = bytearray(2_000_000_000)\n    print('allocated')\nexcept MemoryError:\n    print('limited')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "limited"

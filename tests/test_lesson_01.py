@@ -1,0 +1,225 @@
+"""Lesson 01 checks: the reference solutions pass; the stub and known-wrong implementations fail;
+the random cases change under grading."""
+import contextlib
+import io
+import time
+
+import numpy as np
+import pytest
+
+from course import check, music
+from course.exercises import exercises_of, lesson_01, pass_line
+
+NAMES = ["pitch_to_frequency", "seconds_to_steps", "pianoroll_to_notes", "melody_to_tokens"]
+
+
+def run_check(name, func) -> str:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        getattr(check, name)(func)
+    out = buf.getvalue()
+    assert out.count("\n") == 1, f"a check must print exactly one line, got {out!r}"
+    return out.strip()
+
+
+def stub(*args, **kwargs):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# ---------------------------------------------------------------- the solutions (as in the notebook)
+def pitch_to_frequency(pitch):
+    return 440.0 * 2 ** ((pitch - 69) / 12)
+
+
+def seconds_to_steps(times, qpm, steps_per_quarter):
+    steps = np.asarray(times) * qpm / 60 * steps_per_quarter
+    return np.floor(steps + 0.5).astype(int)
+
+
+def pianoroll_to_notes(roll, low):
+    notes = []
+    T, P = roll.shape
+    for k in range(P):
+        t = 0
+        while t < T:
+            if roll[t, k]:
+                start = t
+                while t < T and roll[t, k]:
+                    t += 1
+                notes.append((low + k, start, t))
+            else:
+                t += 1
+    return sorted(notes, key=lambda n: (n[1], n[0]))
+
+
+def melody_to_tokens(notes):
+    tokens, now = [], 0
+
+    def durations(steps):
+        out = []
+        while steps > 0:
+            out.append(f"d{min(steps, 32)}")
+            steps -= 32
+        return out
+
+    for pitch, start, end in notes:
+        if start > now:
+            tokens += ["REST"] + durations(start - now)
+        tokens += [music.pitch_name(pitch)] + durations(end - start)
+        now = end
+    return tokens
+
+
+SOLUTIONS = {f.__name__: f for f in [pitch_to_frequency, seconds_to_steps, pianoroll_to_notes, melody_to_tokens]}
+
+
+# ---------------------------------------------------------------- plausible wrong implementations
+def freq_middle_c_reference(pitch):
+    return 440.0 * 2 ** ((pitch - 60) / 12)          # A4 is 69, not 60
+
+
+def freq_integer_division(pitch):
+    return 440.0 * 2 ** ((pitch - 69) // 12)         # only whole octaves
+
+
+def freq_missing_brackets(pitch):
+    return 440.0 * 2 ** (pitch - 69) / 12            # precedence: 2**(p-69) / 12
+
+
+def steps_forgot_per_minute(times, qpm, steps_per_quarter):
+    return np.floor(np.asarray(times) * qpm * steps_per_quarter + 0.5).astype(int)
+
+
+def steps_truncated(times, qpm, steps_per_quarter):
+    return (np.asarray(times) * qpm / 60 * steps_per_quarter).astype(int)   # int() cuts off, no rounding
+
+
+def steps_seconds_per_quarter(times, qpm, steps_per_quarter):
+    return np.floor(np.asarray(times) * (60 / qpm) * steps_per_quarter + 0.5).astype(int)
+
+
+def steps_float_result(times, qpm, steps_per_quarter):
+    return np.round(np.asarray(times) * qpm / 60 * steps_per_quarter)       # right numbers, not integers
+
+
+def roll_one_note_per_cell(roll, low):
+    t, k = np.nonzero(roll)
+    return sorted([(low + int(p), int(s), int(s) + 1) for s, p in zip(t, k)], key=lambda n: (n[1], n[0]))
+
+
+def roll_drops_last_note(roll, low):
+    notes = []
+    for k in range(roll.shape[1]):
+        start = None
+        for t in range(roll.shape[0]):
+            if roll[t, k] and start is None:
+                start = t
+            elif not roll[t, k] and start is not None:
+                notes.append((low + k, start, t))
+                start = None
+        # forgot: a note still sounding at the end of the roll
+    return sorted(notes, key=lambda n: (n[1], n[0]))
+
+
+def roll_inclusive_end(roll, low):
+    return [(p, s, e - 1) for p, s, e in pianoroll_to_notes(roll, low)]
+
+
+def roll_forgot_low(roll, low):
+    return [(p - low, s, e) for p, s, e in pianoroll_to_notes(roll, low)]
+
+
+def tokens_ignore_rests(notes):
+    out = []
+    for pitch, start, end in notes:
+        out += [music.pitch_name(pitch), f"d{end - start}"]
+    return out
+
+
+def tokens_unsplit_durations(notes):
+    out, now = [], 0
+    for pitch, start, end in notes:
+        if start > now:
+            out += ["REST", f"d{start - now}"]
+        out += [music.pitch_name(pitch), f"d{end - start}"]
+        now = end
+    return out
+
+
+def tokens_rest_without_duration(notes):
+    out, now = [], 0
+    for pitch, start, end in notes:
+        if start > now:
+            out.append("REST")
+        out += [music.pitch_name(pitch), f"d{end - start}" if end - start <= 32 else "d32"]
+        now = end
+    return out
+
+
+WRONG = {
+    "pitch_to_frequency": [freq_middle_c_reference, freq_integer_division, freq_missing_brackets],
+    "seconds_to_steps": [steps_forgot_per_minute, steps_truncated, steps_seconds_per_quarter, steps_float_result],
+    "pianoroll_to_notes": [roll_one_note_per_cell, roll_drops_last_note, roll_inclusive_end, roll_forgot_low],
+    "melody_to_tokens": [tokens_ignore_rests, tokens_unsplit_durations, tokens_rest_without_duration],
+}
+
+
+def test_the_lesson_registers_its_exercises_under_unique_names():
+    assert [e.name for e in exercises_of("01_music_as_data")] == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_passes_quickly(name):
+    t0 = time.perf_counter()
+    assert run_check(name, SOLUTIONS[name]) == pass_line(name)
+    assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stub_fails(name):
+    out = run_check(name, stub)
+    assert out.startswith(f"FAIL {name}: case ") and "not implemented yet" in out
+
+
+@pytest.mark.parametrize("name, wrong", [(n, w) for n, ws in WRONG.items() for w in ws],
+                         ids=[w.__name__ for ws in WRONG.values() for w in ws])
+def test_wrong_implementation_fails(name, wrong):
+    out = run_check(name, wrong)
+    assert out.startswith(f"FAIL {name}: case '"), out
+    assert "Hint:" in out
+
+
+def _key(args) -> str:
+    return repr([np.asarray(a).tobytes() if isinstance(a, np.ndarray) else a for a in args])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_grading_seed_changes_the_random_cases(name, monkeypatch):
+    make = getattr(lesson_01, f"_cases_{name}")
+    monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
+    seen = make()
+    # a function that memorized every answer it saw in the notebook...
+    answers = {_key(c.args): SOLUTIONS[name](*c.args) for c in seen}
+
+    def memorized(*args):
+        return answers.get(_key(args), None)
+
+    assert run_check(name, memorized) == pass_line(name)
+    monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
+    graded = make()
+    assert [c.name for c in graded] == [c.name for c in seen]
+    changed = [c.name for c, d in zip(graded, seen) if _key(c.args) != _key(d.args)]
+    assert changed and all(n.startswith("random") for n in changed)
+    # ...fails under grading, while the real solution still passes
+    assert run_check(name, memorized).startswith(f"FAIL {name}: case 'random")
+    assert run_check(name, SOLUTIONS[name]) == pass_line(name)
+
+
+def test_reference_answers_agree_with_the_music_module():
+    roll = music.to_pianoroll(music.from_text("C4 E4 E4 G4:2"), low=60, high=72)
+    notes = lesson_01.reference_pianoroll_to_notes(roll, 60)
+    assert notes == [(60, 0, 4), (64, 4, 12), (67, 12, 20)]      # the repeated E4s merged
+    assert lesson_01.reference_melody_to_tokens([(60, 0, 4), (64, 6, 8)]) == ["C4", "d4", "REST", "d2", "E4", "d2"]
+    assert lesson_01.reference_pitch_to_frequency(69) == 440.0
+    np.testing.assert_array_equal(lesson_01.reference_seconds_to_steps([0.0, 0.25, 0.51], 120, 4), [0, 2, 4])

@@ -1,0 +1,333 @@
+"""Lesson 03 checks: the reference solutions pass quickly; the stub and known-wrong implementations
+fail; the random cases change under grading."""
+import contextlib
+import io
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course import check
+from course.exercises import exercises_of, lesson_03, pass_line
+
+NAMES = ["melody_lm", "melody_lm_loss", "apply_temperature", "top_k_filter"]
+
+
+def run_check(name, obj) -> str:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        getattr(check, name)(obj)
+    out = buf.getvalue()
+    assert out.count("\n") == 1, f"a check must print exactly one line, got {out!r}"
+    return out.strip()
+
+
+def stub(*args, **kwargs):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+class StubLM(nn.Module):
+    def __init__(self, vocab_size, emb_size, hidden_size):
+        super().__init__()
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+# ---------------------------------------------------------------- the solutions (as in the notebook)
+class MelodyLM(nn.Module):
+    def __init__(self, vocab_size, emb_size, hidden_size):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, emb_size)
+        self.lstm = nn.LSTM(emb_size, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, tokens):
+        features, _ = self.lstm(self.embed(tokens))
+        return self.head(features)
+
+
+class MelodyGRU(nn.Module):
+    """Another right answer: a GRU with one-hot inputs instead of an embedding."""
+
+    def __init__(self, vocab_size, emb_size, hidden_size):
+        super().__init__()
+        self.V = vocab_size
+        self.rnn = nn.GRU(vocab_size, hidden_size, num_layers=2, batch_first=True)
+        self.out = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, tokens):
+        h, _ = self.rnn(F.one_hot(tokens, self.V).float())
+        return self.out(h)
+
+
+def melody_lm_loss(logits, tokens, pad_id=0):
+    V = logits.shape[-1]
+    return F.cross_entropy(logits[:, :-1].reshape(-1, V), tokens[:, 1:].reshape(-1), ignore_index=pad_id)
+
+
+def apply_temperature(logits, temperature):
+    return torch.softmax(logits / temperature, dim=-1)
+
+
+def top_k_filter(logits, k):
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return torch.where(logits >= kth, logits, torch.full_like(logits, float("-inf")))
+
+
+SOLUTIONS = {"melody_lm": MelodyLM, "melody_lm_loss": melody_lm_loss, "apply_temperature": apply_temperature,
+             "top_k_filter": top_k_filter}
+
+
+# ---------------------------------------------------------------- known-wrong implementations
+class BrokenOriginal(nn.Module):
+    """The broken example's model: LSTM features straight out, no projection to the vocabulary."""
+
+    def __init__(self, vocab_size, emb_size, hidden_size):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, emb_size)
+        self.encoder = nn.LSTM(emb_size, hidden_size, batch_first=True)
+        self.decoder = nn.LSTM(hidden_size, hidden_size, batch_first=True)
+
+    def forward(self, tokens):
+        encoded, _ = self.encoder(self.embed(tokens))
+        decoded, _ = self.decoder(encoded)
+        return decoded
+
+
+class SoftmaxOut(MelodyLM):
+    def forward(self, tokens):
+        return torch.softmax(super().forward(tokens), dim=-1)
+
+
+class NotBatchFirst(MelodyLM):
+    def __init__(self, vocab_size, emb_size, hidden_size):
+        super().__init__(vocab_size, emb_size, hidden_size)
+        self.lstm = nn.LSTM(emb_size, hidden_size)
+
+
+class Bidirectional(MelodyLM):
+    def __init__(self, vocab_size, emb_size, hidden_size):
+        super().__init__(vocab_size, emb_size, hidden_size)
+        self.lstm = nn.LSTM(emb_size, hidden_size, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(2 * hidden_size, vocab_size)
+
+
+class ReturnsState(MelodyLM):
+    def forward(self, tokens):
+        features, state = self.lstm(self.embed(tokens))
+        return self.head(features), state
+
+
+class Frozen(MelodyLM):
+    """Right shapes, but the logits never depend on the input or on trainable weights."""
+
+    def forward(self, tokens):
+        features, _ = self.lstm(self.embed(tokens))
+        return self.head(features).detach() * 0 + torch.zeros(tokens.shape + (self.head.out_features,))
+
+
+def loss_unshifted(logits, tokens, pad_id=0):
+    V = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, V), tokens.reshape(-1), ignore_index=pad_id)
+
+
+def loss_double_softmax(logits, tokens, pad_id=0):
+    V = logits.shape[-1]
+    probs = torch.softmax(logits, dim=-1)
+    return F.cross_entropy(probs[:, :-1].reshape(-1, V), tokens[:, 1:].reshape(-1), ignore_index=pad_id)
+
+
+def loss_keeps_padding(logits, tokens, pad_id=0):
+    V = logits.shape[-1]
+    return F.cross_entropy(logits[:, :-1].reshape(-1, V), tokens[:, 1:].reshape(-1))
+
+
+def loss_shift_wrong_way(logits, tokens, pad_id=0):
+    V = logits.shape[-1]
+    return F.cross_entropy(logits[:, 1:].reshape(-1, V), tokens[:, :-1].reshape(-1), ignore_index=pad_id)
+
+
+def loss_nll_on_logits(logits, tokens, pad_id=0):
+    V = logits.shape[-1]
+    return F.nll_loss(logits[:, :-1].reshape(-1, V), tokens[:, 1:].reshape(-1), ignore_index=pad_id)
+
+
+def loss_item(logits, tokens, pad_id=0):
+    return melody_lm_loss(logits, tokens, pad_id).item()
+
+
+def loss_pad_zero_always(logits, tokens, pad_id=0):
+    return melody_lm_loss(logits, tokens, 0)
+
+
+def temp_multiplies(logits, temperature):
+    return torch.softmax(logits * temperature, dim=-1)
+
+
+def temp_ignored(logits, temperature):
+    return torch.softmax(logits, dim=-1)
+
+
+def temp_naive_exp(logits, temperature):
+    e = torch.exp(logits / temperature)
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def temp_wrong_dim(logits, temperature):
+    return torch.softmax(logits / temperature, dim=0)
+
+
+def temp_no_softmax(logits, temperature):
+    return logits / temperature
+
+
+def topk_zero_not_inf(logits, k):
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return torch.where(logits >= kth, logits, torch.zeros_like(logits))
+
+
+def topk_off_by_one(logits, k):
+    ordered = torch.sort(logits, dim=-1, descending=True).values
+    kth = ordered[..., min(k, logits.shape[-1] - 1)].unsqueeze(-1)
+    return torch.where(logits >= kth, logits, torch.full_like(logits, float("-inf")))
+
+
+def topk_smallest(logits, k):
+    kth = torch.topk(logits, k, dim=-1, largest=False).values[..., -1:]
+    return torch.where(logits <= kth, logits, torch.full_like(logits, float("-inf")))
+
+
+def topk_in_place(logits, k):
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    logits[logits < kth] = float("-inf")
+    return logits
+
+
+def topk_whole_tensor(logits, k):
+    kth = torch.topk(logits.reshape(-1), k).values[-1]
+    return torch.where(logits >= kth, logits, torch.full_like(logits, float("-inf")))
+
+
+def topk_large_negative(logits, k):
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return torch.where(logits >= kth, logits, torch.full_like(logits, -1e9))
+
+
+WRONG = {
+    "melody_lm": [BrokenOriginal, SoftmaxOut, NotBatchFirst, Bidirectional, ReturnsState, Frozen],
+    "melody_lm_loss": [loss_unshifted, loss_double_softmax, loss_keeps_padding, loss_shift_wrong_way,
+                       loss_nll_on_logits, loss_item, loss_pad_zero_always],
+    "apply_temperature": [temp_multiplies, temp_ignored, temp_naive_exp, temp_wrong_dim, temp_no_softmax],
+    "top_k_filter": [topk_zero_not_inf, topk_off_by_one, topk_smallest, topk_in_place, topk_whole_tensor,
+                     topk_large_negative],
+}
+
+# what the fail line should point at, for the wrong answers whose mistake the check can name
+EXPECTED_MESSAGE = {
+    BrokenOriginal: "not vocab_size",
+    SoftmaxOut: "probabilities",
+    NotBatchFirst: "batch_first=True",
+    Bidirectional: "peeks",
+    ReturnsState: "tuple",
+    Frozen: "no gradient",
+    loss_item: "Python number",
+    topk_zero_not_inf: "-inf",
+    topk_off_by_one: "exactly k",
+    topk_in_place: "changed its input",
+    topk_large_negative: "-inf",
+    temp_naive_exp: "NaN",
+}
+
+
+def test_the_lesson_registers_its_exercises_under_unique_names():
+    assert [e.name for e in exercises_of("03_melody_lstm")] == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_passes_quickly(name):
+    t0 = time.perf_counter()
+    assert run_check(name, SOLUTIONS[name]) == pass_line(name)
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_another_right_model_passes():
+    assert run_check("melody_lm", MelodyGRU) == pass_line("melody_lm")
+
+
+def test_the_reference_implementations_pass():
+    from course import generate
+    from course.nn import melody
+
+    class Reference(nn.Module):
+        def __init__(self, V, E, H):
+            super().__init__()
+            self.m = melody.MelodyLSTM(vocab_size=V, emb=E, hidden=H, layers=1, dropout=0.0)
+
+        def forward(self, tokens):
+            return self.m(tokens)[0]
+
+    assert run_check("melody_lm", Reference) == pass_line("melody_lm")
+    assert run_check("melody_lm_loss", melody.lm_loss) == pass_line("melody_lm_loss")
+    assert run_check("apply_temperature", generate.apply_temperature) == pass_line("apply_temperature")
+    assert run_check("top_k_filter", generate.top_k_filter) == pass_line("top_k_filter")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stub_fails(name):
+    out = run_check(name, StubLM if name == "melody_lm" else stub)
+    assert out.startswith(f"FAIL {name}: case ") and "not implemented yet" in out
+
+
+@pytest.mark.parametrize("name, wrong", [(n, w) for n, ws in WRONG.items() for w in ws],
+                         ids=[w.__name__ for ws in WRONG.values() for w in ws])
+def test_wrong_implementation_fails(name, wrong):
+    out = run_check(name, wrong)
+    assert out.startswith(f"FAIL {name}: case '"), out
+    assert "Hint:" in out
+    if wrong in EXPECTED_MESSAGE:
+        assert EXPECTED_MESSAGE[wrong] in out, out
+
+
+def test_passing_a_model_instead_of_the_class_fails_clearly():
+    out = run_check("melody_lm", MelodyLM(10, 4, 8))
+    assert out.startswith("FAIL melody_lm: case 'setup'") and "class" in out
+
+
+def test_checks_leave_the_global_random_state_alone():
+    torch.manual_seed(123)
+    a = torch.rand(3)
+    torch.manual_seed(123)
+    run_check("melody_lm", MelodyLM)
+    assert torch.equal(torch.rand(3), a)
+
+
+@pytest.mark.parametrize("name", ["melody_lm_loss", "apply_temperature", "top_k_filter"])
+def test_grading_seed_changes_the_random_cases(name, monkeypatch):
+    make = getattr(lesson_03, f"_cases_{name}")
+    monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
+    seen = make()
+
+    def key(args):
+        return repr([a.detach().numpy().tobytes() if torch.is_tensor(a) else a for a in args])
+
+    answers = {key(c.args): SOLUTIONS[name](*c.args, **c.kwargs) for c in seen}
+
+    def memorized(*args, **kwargs):
+        return answers.get(key(args), None)
+
+    assert run_check(name, memorized) == pass_line(name)
+    monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
+    assert run_check(name, memorized).startswith(f"FAIL {name}: case ")
+    assert run_check(name, SOLUTIONS[name]) == pass_line(name)
+
+
+def test_grading_seed_changes_the_model_sizes(monkeypatch):
+    monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
+    seen = [c.name for c in lesson_03._cases_melody_lm()]
+    monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
+    graded = [c.name for c in lesson_03._cases_melody_lm()]
+    assert seen != graded
+    assert run_check("melody_lm", MelodyLM) == pass_line("melody_lm")
