@@ -78,6 +78,8 @@ def to_device(batch, device):
     """Move tensors (also inside tuples, lists and dicts) to ``device``."""
     if hasattr(batch, "to"):
         return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):   # a NamedTuple, e.g. course.data.RollBatch
+        return type(batch)(*(to_device(b, device) for b in batch))
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(b, device) for b in batch)
     if isinstance(batch, dict):

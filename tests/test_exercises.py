@@ -67,6 +67,29 @@ def test_check_cells_in_solutions_show_their_pass_line_with_an_execution_count(r
             assert nbs.cell_text_output(cell) == pass_line(name) + "\n", f"{path.name} cell {i}"
 
 
+def _names_used(source: str) -> set[str]:
+    import ast
+
+    try:
+        tree = ast.parse(nbs._strip_magics(source))
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def test_display_only_cells_define_nothing_later_cells_use(repo_root):
+    """The self-check and the grader skip cells tagged display-only, so nothing may depend on them."""
+    for path in sorted((repo_root / "solutions").glob("[0-9][0-9]_*.ipynb")):
+        cells = [c for c in nbs.read_notebook(path).cells if c.cell_type == "code"]
+        for i, cell in enumerate(cells):
+            if nbs.DISPLAY_ONLY_TAG not in (cell.metadata.get("tags") or []):
+                continue
+            assert not nbs.is_check_cell(cell), f"{path.name}: a check cell cannot be display-only"
+            defined = nbs.defined_names(cell.source)
+            later = set().union(*[_names_used(c.source) for c in cells[i + 1:]]) if cells[i + 1:] else set()
+            assert not defined & later, f"{path.name} code cell {i} is display-only but defines {defined & later}"
+
+
 def test_course_check_exposes_every_exercise():
     load_all()
     for name, ex in EXERCISES.items():
@@ -122,12 +145,13 @@ def test_a_student_function_that_prints_or_warns_does_not_break_the_line():
 
 def test_time_limit_even_against_a_swallowed_interrupt():
     def stubborn(x):
-        while True:
-            try:
-                while True:
-                    pass
-            except BaseException:
+        try:
+            while True:
                 pass
+        except BaseException:       # swallows the first interrupt...
+            pass
+        while True:                 # ...but not the next one
+            pass
     t0 = time.monotonic()
     line = one_line(run_cases, "f", stubborn, CASES, time_limit_s=0.5)
     assert "longer than 0.5 s" in line and time.monotonic() - t0 < 5

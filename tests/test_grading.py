@@ -249,6 +249,16 @@ def test_tamper_scan_names_what_it_finds(src, severity, exercise):
     assert any(f.severity == severity and f.exercise == exercise for f in found), found
 
 
+def test_untouched_lesson_notebooks_are_not_flagged(repo_root):
+    """No cell a lesson ships may look like tampering, or every student would lose points."""
+    lessons = selfcheck.find_lessons(repo_root / "solutions")
+    for folder in ("solutions", "notebooks"):
+        for path in sorted((repo_root / folder).glob("[0-9][0-9]_*.ipynb")):
+            lesson = lessons[path.stem]
+            found = tamper.scan_notebook(nbs.read_notebook(path), lesson.names, [s for _, s in lesson.checks])
+            assert not [f for f in found if f.severity == "tamper"], f"{folder}/{path.name}: {found}"
+
+
 @pytest.mark.parametrize("src", [
     "def pitch_range(melody):\n    p = [n.pitch for n in melody.notes]\n    return min(p), max(p)",
     "check.pitch_range(pitch_range)",

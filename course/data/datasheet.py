@@ -116,9 +116,12 @@ whose ranges overlap). Order: Ryan's files by name, then O'Neill's files by name
 order. (The corpus's Essen folk song collection was left out: its licence file restricts it to
 non-commercial use within music21.)
 
-**Processing**: repeats are expanded, so a tune is played as written (ABC tunes often mark only
-the end of a repeated section, `:|`, meaning "from the start of this section"; music21 reads
-that as "from the very beginning", so the missing start marks are added first). Then the tune
+**Processing**: repeats are played out, so a tune is heard as a fiddler plays it: bar by bar,
+following the repeat barlines and numbered endings (`course.music.corpus`; music21's own
+`expandRepeats` only for tunes with da capo or segno signs). ABC tunes often mark only the end
+of a repeated section, `:|`, meaning "from the start of this section"; music21 reads that as
+"from the very beginning" (a nine-part jig grew to 50,000 notes), so the missing start marks are
+added first, and an expansion that more than doubles a tune counts as failed. Then the tune
 is quantized to 16th notes (`course.music.quantize`), made monophonic (`course.music.monophonic`:
 the highest note of a double stop), and tokenized with `course.music.to_melody_tokens` and the
 default `MelodyVocab()` (16th-note grid, durations up to 32 steps, BOS and EOS). The stored notes

@@ -145,8 +145,8 @@ def folk_split_key(title: str, fallback: str) -> str:
 def folk_pieces(unit: dict) -> list[dict]:
     """Parse one ABC file into tunes: quantized to 16ths, made monophonic, tokenized.
 
-    Repeats are expanded (with music21, after adding the start marks ABC leaves out);
-    a tune whose repeats cannot be expanded is dropped.
+    Repeats are played out bar by bar (``course.music.corpus.read_corpus(expand_repeats=True)``);
+    a tune whose repeat marks cannot be played out is dropped.
 
     Returns:
         one dict per tune: ``{"unit", "number", "title", "error", "arrays", "tokens", "meta"}``.

@@ -203,6 +203,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    nbs.skip_slow_optional_imports()
     only = [*args.only, *args.lessons] or None
     solutions_dir, notebooks_dir = Path(args.solutions), Path(args.notebooks)
     if not solutions_dir.is_dir():

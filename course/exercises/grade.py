@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import csv
+import hashlib
 import io
 import json
 import os
@@ -247,14 +248,19 @@ def _write_reports(run_: GradeRun, loaded: list[_Job], out: Path, seed: str, set
     summary = []
     seed_note = (f"Graded with new random cases (seed {seed!r}), a fresh kernel and time limits; the check cells "
                  "were the lesson's own, whatever the notebook contained.")
+    used_names: set[str] = set()
     for job in loaded:
         rows = run_.student_rows(job.student)
+        fname = _safe_name(job.student)
+        if fname in used_names:        # two ids that clean up to the same file name
+            fname = f"{fname}-{hashlib.sha1(job.student.encode()).hexdigest()[:6]}"
+        used_names.add(fname)
         got, total = sum(r.points for r in rows), sum(r.max_points for r in rows)
         lesson = rows[0].lesson if rows else "?"
         flags = sum(r.status == "tampered" for r in rows)
         summary.append([job.student, lesson, got, total, flags, job.path.name])
         notes = list(job.notes)
-        _atomic_write(out / "feedback" / f"{_safe_name(job.student)}.md", _feedback(job.student, rows, notes, seed_note))
+        _atomic_write(out / "feedback" / f"{fname}.md", _feedback(job.student, rows, notes, seed_note))
     _atomic_write(out / "summary.csv", _csv_text(["student", "lesson", "points", "max_points", "tampered", "file"], summary))
     info = {"seed": seed, "seconds": round(run_.seconds, 1), "notebooks": len(loaded), "settings": settings,
             "notes": run_.notes, "skipped_files": run_.skipped}
@@ -279,6 +285,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    nbs.skip_slow_optional_imports()
     result = grade(args.submissions, args.out, jobs=args.jobs, cell_timeout=args.cell_timeout,
                    notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb, lessons_dir=args.lessons_dir,
                    seed=args.seed, run_as=args.run_as, max_output_kb=args.max_output_kb,

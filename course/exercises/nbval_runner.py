@@ -88,8 +88,10 @@ class _Recorder:
             if report.outcome == "failed" and _STATE["dead"] and not _STATE["reported"]:
                 _STATE["reported"] = True
                 text = "KERNEL DIED\n" + text
-            if getattr(report, "wasxfail", None) is not None or report.outcome == "skipped":
+            if getattr(report, "wasxfail", None) is not None:
                 text = "NOT RUN: an earlier cell stopped the kernel or ran out of time\n" + text
+            elif report.outcome == "skipped":
+                text = ""
         self._write({"cell": int(m.group(1)), "when": report.when, "outcome": report.outcome, "message": text})
 
     def pytest_sessionfinish(self, session, exitstatus):
@@ -116,9 +118,9 @@ def main(argv=None) -> int:
         f.write("[pytest]\n")
     apply_limits(args.memory_mb, args.file_mb, args.uid, args.gid)
 
-    # nbformat imports jsonschema, which builds an IRI grammar (1.5 s) if rfc3987_syntax is installed;
-    # nbval never validates IRIs, so skip that optional import in this short-lived process.
-    sys.modules.setdefault("rfc3987_syntax", None)
+    from .notebooks import skip_slow_optional_imports
+
+    skip_slow_optional_imports()         # nbval imports nbformat: 1.5 s saved per notebook
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     import pytest
 

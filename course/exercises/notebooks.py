@@ -27,6 +27,7 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
 SETUP_MARKER = "# SETUP"
+DISPLAY_ONLY_TAG = "display-only"    # a cell that only shows or plays something; checking runs skip it
 STUB_LINES = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = "*Write your answer here.*"
 LESSON_FILE_RE = re.compile(r"^(\d\d)_[A-Za-z0-9_]+$")
@@ -38,6 +39,19 @@ NOTEBOOK_WARN_BYTES = 1_000_000
 
 
 # ------------------------------------------------------------------------------------ I/O
+def skip_slow_optional_imports() -> None:
+    """Called by the ``build``/``check``/``grade`` commands before nbformat loads.
+
+    nbformat imports jsonschema, which builds an IRI grammar (about 1.5 s) when the optional
+    ``rfc3987_syntax`` package is installed; notebook schemas never use it. Marking it absent
+    keeps a command from paying that on every run. Never done on import, only by commands.
+    """
+    import sys
+
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def parse_notebook(text: str | bytes, where: str = "notebook"):
     """Parse notebook JSON into an ``nbformat`` v4 node, or raise :class:`ExerciseError` saying why not."""
     import nbformat

@@ -5,7 +5,8 @@ The saved file is never trusted: a copy is prepared in a scratch folder, with
 - every check cell reset to the lesson's own check cell (a missing one is put back after the cell
   that defines the exercise's function), its expected output set to the pass line and given an
   execution count (nbval ignores cells without one);
-- every other cell's saved outputs removed;
+- every other cell's saved outputs removed, and cells tagged ``display-only`` (a plot, a score, a
+  player: nothing later cells use) skipped, since they cannot change a result and cost seconds;
 - a first cell that arms the checks' side channel (:func:`course.exercises.checking._arm_grading`).
 
 Then nbval (``pytest --nbval-lax``) runs the copy in a contained job (:mod:`.sandbox`,
@@ -151,6 +152,9 @@ def prepare(nb, lesson: LessonChecks, arm: bool = True) -> Prepared:
             continue
         cell.outputs = []
         cell.execution_count = None
+        tags = cell.metadata.get("tags")
+        if isinstance(tags, list) and nbs.DISPLAY_ONLY_TAG in tags and "nbval-skip" not in tags:
+            cell.metadata["tags"] = [*tags, "nbval-skip"]       # shows or plays only: no need to run it
         if nbs.is_check_cell(cell):
             name = nbs.check_name(cell.source)
             if name in lesson.names and name not in found:
@@ -466,6 +470,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    nbs.skip_slow_optional_imports()
     result = check_notebook(args.notebook, lessons_dir=args.lessons_dir, cell_timeout=args.cell_timeout,
                             notebook_timeout=args.timeout)
     if args.json:

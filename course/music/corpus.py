@@ -8,11 +8,14 @@ Lesson: 01_music_as_data
 """
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import MusicError
-from .core import Music
+from .core import Music, Note
 from .m21 import from_music21
 
 __all__ = ["music21_version", "corpus_dir", "corpus_files", "chorale_catalogue", "read_corpus"]
@@ -85,6 +88,42 @@ def _pickup_quarters(score) -> float:
         return 0.0
 
 
+def _ending_bars(part, measures: list) -> dict | None:
+    """Bar index -> the passes its first/second-ending bracket is played on (every bar the
+    bracket covers, from its first to its last); None if a bracket's numbers are unclear."""
+    import music21
+
+    where = {id(m): i for i, m in enumerate(measures)}
+    out: dict = {}
+    for b in part.spanners.getElementsByClass(music21.spanner.RepeatBracket):
+        nums = _ending_numbers(b)
+        idx = [where[id(m)] for m in b.getSpannedElements() if id(m) in where]
+        if nums is None or not idx:
+            return None
+        for i in range(min(idx), max(idx) + 1):
+            out[i] = nums
+    return out
+
+
+def _repeat_marks(measures: list) -> tuple[list, list]:
+    """Per bar: does a repeat start at its beginning, does one end at its end?
+
+    music21 sometimes hangs a mark on the neighbouring bar (an end mark as the next bar's left
+    barline); both placements count.
+    """
+    from music21 import bar
+
+    def is_repeat(b, direction):
+        return isinstance(b, bar.Repeat) and b.direction == direction
+
+    n = len(measures)
+    starts = [is_repeat(m.leftBarline, "start") or (i > 0 and is_repeat(measures[i - 1].rightBarline, "start"))
+              for i, m in enumerate(measures)]
+    ends = [is_repeat(m.rightBarline, "end") or (i + 1 < n and is_repeat(measures[i + 1].leftBarline, "end"))
+            for i, m in enumerate(measures)]
+    return starts, ends
+
+
 def _complete_repeats(score) -> None:
     """Write the start marks that ABC tunes leave out, in place.
 
@@ -100,25 +139,25 @@ def _complete_repeats(score) -> None:
     parts = list(score.parts) if isinstance(score, music21.stream.Score) and len(score.parts) else [score]
     for part in parts:
         measures = list(part.getElementsByClass(music21.stream.Measure))
-        in_ending = {id(m) for b in part.spanners.getElementsByClass(music21.spanner.RepeatBracket)
-                     for m in b.getSpannedElements()}
+        in_ending = set(_ending_bars(part, measures) or {})
+        starts, ends = _repeat_marks(measures)
         section, open_start = 0, False
         for i, m in enumerate(measures):
             left, right = m.leftBarline, m.rightBarline
-            if isinstance(left, bar.Repeat) and left.direction == "start":
+            if starts[i]:
                 section, open_start = i, True
             elif left is not None and left.type in ("double", "final", "heavy-light", "light-light"):
                 if not open_start:
                     section = i
-            if isinstance(right, bar.Repeat) and right.direction == "end":
+            if ends[i]:
                 if not open_start and section > 0:
                     measures[section].leftBarline = bar.Repeat(direction="start")
                 section, open_start = i + 1, False
             elif right is not None and right.type in ("double", "final", "light-light", "light-heavy") and not open_start:
                 section = i + 1
-            if id(m) in in_ending and (i + 1 == len(measures) or id(measures[i + 1]) not in in_ending):
+            if i in in_ending and i + 1 not in in_ending:
                 section, open_start = i + 1, False
-        if open_start and measures and not isinstance(measures[-1].rightBarline, bar.Repeat):
+        if open_start and measures and not ends[-1]:
             measures[-1].rightBarline = bar.Repeat(direction="end")  # "|: ..." to the end of the tune
 
 
@@ -130,20 +169,121 @@ def _has_repeats(score) -> bool:
     return any(True for _ in score.recurse().getElementsByClass(music21.spanner.RepeatBracket))
 
 
-def _expand_checked(score):
-    """Expand repeats; ``(score, "expanded")``, or ``(score, "written")`` when the marks are malformed.
+def _ending_numbers(bracket) -> set | None:
+    """The passes a first/second-ending bracket is played on ("1", "2", "1,3", "1-2"); None if unclear."""
+    nums = set()
+    for piece in re.split(r"[,\s]+", str(bracket.number or "").strip()):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", piece)
+        if not m:
+            return None
+        nums.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return nums or None
 
-    A correct expansion at most doubles the notes; more means music21 misread the marks.
+
+def _measure_plan(score):
+    """The bars of a one-part score in playing order: ``(offsets, lengths, order)`` in quarters.
+
+    Follows repeat barlines (``|:`` ``:|``) and numbered endings. Returns None for what it
+    does not handle (several parts, da capo / segno signs, unreadable endings, no bars).
     """
-    written = len(score.flatten().notes)
+    import music21
+    from music21 import bar
+
+    if isinstance(score, music21.stream.Score):
+        if len(score.parts) != 1:
+            return None
+        part = score.parts[0]
+    else:
+        part = score
+    if part.recurse().getElementsByClass(music21.repeat.RepeatExpression).first() is not None:
+        return None
+    measures = list(part.getElementsByClass(music21.stream.Measure))
+    if not measures:
+        return None
+    n = len(measures)
+    endings = _ending_bars(part, measures)
+    if endings is None:
+        return None
+    in_ending = [i in endings for i in range(n)]
+    last_pass = [0] * n          # the highest pass number of the endings group each bar belongs to
+    i = 0
+    while i < n:
+        if in_ending[i]:
+            j = i
+            while j < n and in_ending[j]:
+                j += 1
+            top = max(max(endings[k]) for k in range(i, j))
+            last_pass[i:j] = [top] * (j - i)
+            i = j
+        else:
+            i += 1
+    offsets = [float(m.offset) for m in measures]
+    end = max(float(part.highestTime), offsets[-1] + float(measures[-1].duration.quarterLength))
+    lengths = [b - a for a, b in zip(offsets, offsets[1:] + [end])]
+    starts, ends = _repeat_marks(measures)
+    order, i, start, p = [], 0, 0, 1
+    while i < n:
+        if len(order) > 4 * n:
+            return None
+        if starts[i] and i != start and not in_ending[i]:
+            start, p = i, 1
+        group_ends = in_ending[i] and (i + 1 == n or not in_ending[i + 1])
+        if in_ending[i] and p not in endings[i]:           # an ending for another pass
+            if group_ends:
+                start, p = i + 1, 1
+            i += 1
+            continue
+        order.append(i)
+        if ends[i]:
+            mark = measures[i].rightBarline if isinstance(measures[i].rightBarline, bar.Repeat) else None
+            passes = last_pass[i] if in_ending[i] else int(getattr(mark, "times", None) or 2)
+            if p < passes:
+                p, i = p + 1, start
+                continue
+            start, p = i + 1, 1
+        elif group_ends:
+            start, p = i + 1, 1
+        i += 1
+    return offsets, lengths, order
+
+
+def _play_bars(music: Music, offsets: list, lengths: list, order: list) -> Music:
+    """The notes of ``music`` (one part, as written) laid out bar by bar in playing ``order``."""
+    a = music.arrays()
+    sec = 60.0 / music.qpm                                  # seconds per quarter
+    bar_of = np.searchsorted(np.asarray(offsets), a["start"] / sec + 1e-9, side="right") - 1
+    bar_of = np.clip(bar_of, 0, len(offsets) - 1)
+    members = [np.flatnonzero(bar_of == j) for j in range(len(offsets))]
+    notes, t = [], 0.0
+    for j in order:
+        shift = (t - offsets[j]) * sec
+        for k in members[j].tolist():
+            notes.append(Note(int(a["pitch"][k]), float(a["start"][k] + shift), float(a["end"][k] + shift),
+                              int(a["velocity"][k]), int(a["part"][k])))
+        t += lengths[j]
+    return music.replace(notes=tuple(notes))
+
+
+def _convert_expanded(score, qpm: float, title: str) -> tuple:
+    """Convert with repeats played out: ``(music, "expanded")``, or ``(music, "written")`` if the
+    marks are malformed (then the notes are as written)."""
     _complete_repeats(score)
+    plan = _measure_plan(score)
+    if plan is not None:
+        music = from_music21(score, qpm=qpm, expand_repeats=False, title=title, in_place=True)
+        played = _play_bars(music, *plan)
+        if len(played.notes) <= 2 * len(music.notes):
+            return played, "expanded"
+        return music, "written"
+    # several parts, da capo signs, ...: music21's own expansion
+    written = len(score.flatten().notes)
     try:
         expanded = score.expandRepeats()
     except Exception:
-        return score, "written"
-    if len(expanded.flatten().notes) > 2 * written:
-        return score, "written"
-    return expanded, "expanded"
+        expanded = None
+    if expanded is None or len(expanded.flatten().notes) > 2 * written:
+        return from_music21(score, qpm=qpm, expand_repeats=False, title=title, in_place=True), "written"
+    return from_music21(expanded, qpm=qpm, expand_repeats=False, title=title, in_place=True), "expanded"
 
 
 def read_corpus(path: str, *, qpm: float = 120.0, expand_repeats: bool = False) -> list[dict]:
@@ -192,8 +332,9 @@ def read_corpus(path: str, *, qpm: float = 120.0, expand_repeats: bool = False) 
                    "repeats": "written" if _has_repeats(score) else "none"}
             try:
                 if expand_repeats and rec["repeats"] == "written":
-                    score, rec["repeats"] = _expand_checked(score)
-                rec["music"] = from_music21(score, qpm=qpm, expand_repeats=False, title=rec["title"])
+                    rec["music"], rec["repeats"] = _convert_expanded(score, qpm, rec["title"])
+                else:
+                    rec["music"] = from_music21(score, qpm=qpm, expand_repeats=False, title=rec["title"], in_place=True)
             except MusicError as e:
                 rec["error"] = str(e)
             except Exception as e:  # music21 fails in many ways on odd encodings

@@ -21,7 +21,8 @@ def _expand(score):
     return expanded, True
 
 
-def from_music21(stream, *, qpm: float | None = None, expand_repeats: bool = True, title: str | None = None) -> Music:
+def from_music21(stream, *, qpm: float | None = None, expand_repeats: bool = True, title: str | None = None,
+                 in_place: bool = False) -> Music:
     """Convert a music21 ``Score``/``Part``/``Stream`` to a :class:`Music`.
 
     Tied notes become one note; repeats are expanded where the score's repeat marks
@@ -32,6 +33,8 @@ def from_music21(stream, *, qpm: float | None = None, expand_repeats: bool = Tru
         qpm: tempo; default: the score's first metronome mark, else 120.
         expand_repeats: play repeated sections twice, as a performer would.
         title: a label; defaults to the score's title or corpus file name.
+        in_place: merge ties inside ``stream`` itself instead of in a copy: much faster for a
+            score that is not needed afterwards (the data set builder), but ``stream`` is changed.
     """
     import music21
 
@@ -41,7 +44,10 @@ def from_music21(stream, *, qpm: float | None = None, expand_repeats: bool = Tru
     if expand_repeats:
         score, _ = _expand(score)
     try:
-        score = score.stripTies(inPlace=False)
+        if in_place:
+            score.stripTies(inPlace=True)
+        else:
+            score = score.stripTies(inPlace=False)
     except Exception:  # odd streams without measures: ties stay split
         pass
     if qpm is None:

@@ -26,11 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import data
 from ..errors import CourseError
 
 __all__ = ["PolyLSTMConfig", "PolyLSTM", "PolyNADEConfig", "PolyNADE", "loss_fn", "frame_nll",
            "unpack_batch", "shift_frames", "autoregressive_mask", "sample", "sample_frame_autoregressive",
-           "pad_rolls", "batches_of_pieces"]
+           "batches_of_pieces"]
 
 N_KEYS = 88
 
@@ -39,40 +40,12 @@ N_KEYS = 88
 # batches
 # ---------------------------------------------------------------------------------------------
 
-def pad_rolls(rolls, n_keys: int | None = None) -> dict:
-    """Stack piano rolls of different lengths into one zero-padded batch.
-
-    Args:
-        rolls: a list of ``(T_i, P)`` 0/1 arrays or tensors.
-
-    Returns:
-        ``{"roll": (B, T_max, P) float tensor, "mask": (B, T_max) bool tensor, "lengths": (B,) long}``;
-        ``mask[b, t]`` is True on real frames, False on padding.
-    """
-    if len(rolls) == 0:
-        raise CourseError("pad_rolls got no piano rolls; pass a non-empty list.")
-    arrs = [torch.as_tensor(np.asarray(r) if not torch.is_tensor(r) else r).float() for r in rolls]
-    for a in arrs:
-        if a.ndim != 2:
-            raise CourseError(f"A piano roll is 2-D (time steps, keys); got shape {tuple(a.shape)}.")
-    P = n_keys or arrs[0].shape[1]
-    if any(a.shape[1] != P for a in arrs):
-        raise CourseError("All piano rolls in a batch need the same number of keys.")
-    lengths = torch.tensor([a.shape[0] for a in arrs], dtype=torch.long)
-    T = int(lengths.max())
-    roll = torch.zeros(len(arrs), T, P)
-    for i, a in enumerate(arrs):
-        roll[i, : a.shape[0]] = a
-    mask = torch.arange(T)[None, :] < lengths[:, None]
-    return {"roll": roll, "mask": mask, "lengths": lengths}
-
-
 def batches_of_pieces(rolls, batch_size: int = 16, *, shuffle: bool = True, seed: int = 0,
                       by_length: bool = True, transpose: tuple[int, int] | None = None,
                       max_len: int | None = None):
     """An iterable of padded batches of whole pieces; each pass over it is one epoch.
 
-    Each pass yields :func:`pad_rolls` dicts covering every piece once; ``course.train.train``
+    Each pass yields ``course.data.RollBatch`` batches (see ``course.data.collate``) covering every piece once; ``course.train.train``
     re-iterates it as often as it needs, with a new order each epoch (from ``seed``).
 
     Args:
@@ -121,31 +94,26 @@ class _PieceBatches:
                     s = int(rng.integers(0, len(r) - self.max_len + 1))
                     r = r[s: s + self.max_len]
                 if self.transpose:
-                    r = _random_transpose(r, self.transpose, rng)
+                    keys = np.flatnonzero(r.any(0))
+                    lo = max(self.transpose[0], -int(keys[0])) if len(keys) else 0
+                    hi = min(self.transpose[1], r.shape[1] - 1 - int(keys[-1])) if len(keys) else 0
+                    if lo <= hi:
+                        r = data.transpose_roll(r, int(rng.integers(lo, hi + 1)))
                 chunk.append(r)
-            yield pad_rolls(chunk)
-
-
-def _random_transpose(roll: np.ndarray, span: tuple[int, int], rng) -> np.ndarray:
-    keys = np.nonzero(roll.any(0))[0]
-    if len(keys) == 0:
-        return roll
-    lo = max(span[0], -int(keys[0]))
-    hi = min(span[1], roll.shape[1] - 1 - int(keys[-1]))
-    if lo > hi:
-        return roll
-    s = int(rng.integers(lo, hi + 1))
-    return np.roll(roll, s, axis=1) if s else roll
+            yield data.collate(chunk)
 
 
 def unpack_batch(batch) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch in any of the course's formats -> ``(rolls (B, T, P) float, mask (B, T) bool)``.
 
-    Accepts a ``(B, T, P)`` tensor (no padding), a ``(rolls, mask_or_lengths)`` pair, or a dict
-    with a roll under ``"roll"``/``"rolls"``/``"x"`` and ``"mask"`` or ``"lengths"``.
+    Accepts a ``course.data.RollBatch`` (from ``course.data.collate``), a dict with the rolls
+    under ``"roll"``/``"rolls"`` and ``"mask"`` or ``"lengths"``, a ``(rolls, mask_or_lengths)``
+    pair, or a bare ``(B, T, P)`` tensor (no padding).
     """
     mask = lengths = None
-    if isinstance(batch, dict):
+    if hasattr(batch, "rolls") and hasattr(batch, "mask"):          # course.data.RollBatch
+        roll, mask = batch.rolls, batch.mask
+    elif isinstance(batch, dict):
         roll = next((batch[k] for k in ("roll", "rolls", "x", "inputs") if k in batch), None)
         if roll is None:
             raise CourseError(f"A piano-roll batch dict needs a 'roll' entry; got keys {sorted(batch)}.")
