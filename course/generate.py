@@ -176,9 +176,8 @@ def _as_prompt(prompt) -> list[int]:
     if arr.ndim != 1 or arr.size == 0:
         raise CourseError(f"The prompt must be a non-empty 1-D sequence of token ids (start with BOS), "
                           f"got shape {arr.shape}.")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise CourseError("The prompt must hold whole-number token ids.")
+    if arr.dtype.kind not in "iu" and (arr.dtype.kind != "f" or not np.all(np.mod(arr, 1) == 0)):
+        raise CourseError("The prompt must hold whole-number token ids.")
     return [int(x) for x in arr.tolist()]
 
 
@@ -230,6 +229,8 @@ def sample_tokens(model, prompt, steps: int, *, temperature: float = 1.0, top_k:
     if context is not None and (not isinstance(context, (int, np.integer)) or context < 1):
         raise CourseError(f"context must be a whole number >= 1 or None, got {context!r}.")
     tokens = _as_prompt(prompt)
+    if steps == 0:
+        return np.asarray(tokens, dtype=np.int64)
     forbid = [int(f) for f in forbid]
     dev = _model_device(model, device)
     gen = torch.Generator().manual_seed(int(seed) % 2**63)

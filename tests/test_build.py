@@ -66,30 +66,47 @@ def test_every_solution_has_a_student_notebook(repo_root):
     assert sols and sols == stud
 
 
-def test_every_student_notebook_fails_every_check(repo_root):
-    """Run each notebooks/NN_*.ipynb in a fresh kernel (in parallel): every check prints a FAIL line.
+@pytest.fixture(scope="module")
+def checked_lessons(repo_root):
+    """Every solution and every student notebook, run the way the self-check and the grader run them
+    (lesson check cells, injected pass lines, a fresh kernel under the default limits), in parallel."""
+    lessons = find_lessons(repo_root / "solutions")
+    paths = sorted((repo_root / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    paths += sorted((repo_root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+    def run(path):
+        prepared = prepare(nbs.read_notebook(path), lessons[path.stem])
+        return f"{path.parent.name}/{path.name}", run_prepared(prepared, cell_timeout=600, notebook_timeout=1200,
+                                                                seed="build-test")
+
+    with cf.ThreadPoolExecutor(max(1, min(len(paths), os.cpu_count() or 1))) as pool:
+        return dict(pool.map(run, paths))
+
+
+def test_every_student_notebook_fails_every_check(checked_lessons):
+    """Each notebooks/NN_*.ipynb in a fresh kernel: every check prints a FAIL line.
 
     This is the proof that no check is vacuous: a stub must fail, and a check cell whose pass line
     was not injected with an execution count would "pass" here (nbval would not compare it).
     """
-    lessons = find_lessons(repo_root / "solutions")
-    paths = sorted((repo_root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert paths
-
-    def run(path):
-        prepared = prepare(nbs.read_notebook(path), lessons[path.stem])
-        return path.name, run_prepared(prepared, cell_timeout=600, notebook_timeout=1200, seed="stub-test")
-
-    jobs = max(1, min(len(paths), os.cpu_count() or 1))
-    with cf.ThreadPoolExecutor(jobs) as pool:
-        results = list(pool.map(run, paths))
     problems = []
-    for name, result in results:
+    student = {k: v for k, v in checked_lessons.items() if k.startswith("notebooks/")}
+    assert student
+    for name, result in student.items():
         assert result.results, f"{name} has no check cells"
         for r in result.results:
             if not (r.status == "failed" and r.message.startswith(f"FAIL {r.exercise}:")):
                 problems.append(f"{name} {r.exercise}: {r.status}: {r.message[:200]}")
     assert not problems, "student notebooks whose checks did not print a FAIL line:\n" + "\n".join(problems)
+
+
+def test_every_solution_passes_as_the_grader_runs_it(checked_lessons):
+    """The solutions pass every check with the grader's new random cases and default limits
+    (memory, time, display-only cells skipped): an honest student is never failed by the machinery."""
+    problems = [f"{name} {r.exercise}: {r.status}: {r.message[:200]}"
+                for name, result in checked_lessons.items() if name.startswith("solutions/")
+                for r in result.results if r.status != "passed"]
+    assert not problems, "\n".join(problems)
 
 
 # ------------------------------------------------------------------------------------ the transformation
@@ -178,10 +195,14 @@ def test_execute_runs_cleans_verifies_and_builds(tmp_path, capsys):
     sol_dir, nb_dir = tmp_path / "solutions", tmp_path / "notebooks"
     sol_dir.mkdir()
     (sol_dir / "98_tiny.ipynb").write_text(nbs.dumps(tiny_lesson(audio=True)), encoding="utf-8")
-    code = main(["build", "--execute", "98", "--jobs", "1", "--cell-timeout", "120",
+    (sol_dir / "97_other.ipynb").write_text(nbs.dumps(tiny_lesson()), encoding="utf-8")
+    (sol_dir / "96_not_run.ipynb").write_text(nbs.dumps(tiny_lesson(correct=False)), encoding="utf-8")
+    code = main(["build", "--execute", "98", "--only", "97", "--jobs", "2", "--cell-timeout", "120",
                  "--solutions", str(sol_dir), "--notebooks", str(nb_dir)])
     out = capsys.readouterr().out
     assert code == 0, out
+    assert "2 of 2 solution notebook(s) executed and verified" in out
+    assert not (nb_dir / "96_not_run.ipynb").exists(), "only the lessons asked for"
     sol = nbs.read_notebook(sol_dir / "98_tiny.ipynb")
     cells = [c for c in sol.cells if c.cell_type == "code"]
     assert cells[0].source == build.setup_source("solutions/98_tiny.ipynb")
@@ -192,8 +213,7 @@ def test_execute_runs_cleans_verifies_and_builds(tmp_path, capsys):
     assert "must not run" not in nbs.cell_text_output(cells[5]), "NBVAL_SKIP cells are not executed"
     assert "skip-execution" not in cells[5].metadata.get("tags", [])
     assert "widgets" not in sol.metadata and sol.metadata["course"]["lesson"] == "98_tiny"
-    assert (nb_dir / "98_tiny.ipynb").exists()
-    assert main(["build", "--check", "--solutions", str(sol_dir), "--notebooks", str(nb_dir)]) == 0
+    assert (nb_dir / "98_tiny.ipynb").exists() and (nb_dir / "97_other.ipynb").exists()
 
 
 def test_execute_refuses_a_solution_that_fails_its_check(tmp_path, capsys):

@@ -330,3 +330,37 @@ def test_partial_rebuild_matches_committed_files_bit_for_bit(tmp_path):
         assert file_sha256(tmp_path / f"{name}.npz") == _sha_of_rewrite(prefix)
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "partial build" in readme and file_sha256(tmp_path / "folk.npz") in readme
+
+
+def test_corpus_reader_plays_repeats_bar_by_bar(tmp_path):
+    from course.music.corpus import read_corpus
+
+    abc = """X:1
+T:Endings
+M:4/4
+L:1/4
+K:C
+C D E F :| G A B c |1 d e f g :|2 e d c2 |]
+
+X:2
+T:Three parts
+M:2/4
+L:1/4
+K:C
+C D | C D :| E F | E F :|
+G A | G A :|
+"""
+    path = tmp_path / "tunes.abc"
+    path.write_text(abc)
+    played = read_corpus(str(path), expand_repeats=True)
+    assert [(r["number"], r["title"], r["repeats"]) for r in played] == [(1, "Endings", "expanded"),
+                                                                         (2, "Three parts", "expanded")]
+    first = played[0]["music"]
+    assert [n.pitch for n in first.notes] == [60, 62, 64, 65] * 2 + [67, 69, 71, 72, 74, 76, 77, 79,
+                                                                      67, 69, 71, 72, 76, 74, 72]
+    starts = [n.start for n in first.notes]
+    assert starts == [0.5 * k for k in range(len(starts))]         # one quarter (0.5 s) after another
+    # an end mark without a start repeats its own section, not the whole tune
+    assert [n.pitch for n in played[1]["music"].notes] == [60, 62] * 4 + [64, 65] * 4 + [67, 69] * 4
+    written = read_corpus(str(path))
+    assert written[0]["repeats"] == "written" and len(written[0]["music"].notes) == 15

@@ -192,7 +192,7 @@ def test_sample_tokens_validates_its_arguments():
         args.update(kw)
         with pytest.raises(CourseError):
             generate.sample_tokens(m, [1], **args)
-    for bad in ([], [[1, 2], [3, 4]], [1.5]):
+    for bad in ([], [[1, 2], [3, 4]], [1.5], ["BOS"]):
         with pytest.raises(CourseError, match="prompt"):
             generate.sample_tokens(m, bad, 3)
 

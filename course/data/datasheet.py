@@ -24,7 +24,7 @@ WHY = {
     "version": "another version (e.g. Weimar and Leipzig) of a BWV movement that is already kept",
     "duplicate": "exactly the same notes as a piece that is already kept",
     "number": "an O'Neill's number that is already kept (the collection's files overlap)",
-    "repeats": "repeat marks that music21 cannot expand, so the tune cannot be played as written",
+    "repeats": "repeat marks that cannot be played out (an expansion that would more than double the tune)",
     "unreadable": "music21 cannot read or convert the encoding",
     "empty": "no notes",
 }
@@ -45,7 +45,7 @@ tokens = data.melody_tokens("train")           # the same tunes as course.music.
 
 ## Rebuilding
 
-    python -m course data build                 # both sets, about 3-6 minutes on 2 cores
+    python -m course data build                 # both sets, a few minutes on 2 cores
     python -m course data build --only chorales --limit 5 --out /tmp/check   # a quick partial build
 
 The build is deterministic: pieces are processed in a fixed order, nothing depends on time,
@@ -73,7 +73,7 @@ _CONVENTIONS = """## Conventions (both sets)
 _CHORALES = """## `chorales`: Bach chorales (lessons 00, 01, 04, 08, 09)
 
 **Source**: music21 corpus folder `bach/`, the four-part chorale harmonisations of
-J. S. Bach (MusicXML; {n_files} files). Order: Riemenschneider's 371 chorales in his numbering
+J. S. Bach ({n_files} files: MusicXML, and Humdrum `.krn` for three of them). Order: Riemenschneider's 371 chorales in his numbering
 (music21's catalogue `corpus.chorales.ChoraleListRKBWV`), each file once at its first number,
 then the folder's other files by BWV number.
 
@@ -118,7 +118,7 @@ non-commercial use within music21.)
 
 **Processing**: repeats are played out, so a tune is heard as a fiddler plays it: bar by bar,
 following the repeat barlines and numbered endings (`course.music.corpus`; music21's own
-`expandRepeats` only for tunes with da capo or segno signs). ABC tunes often mark only the end
+`expandRepeats` only where that does not apply, such as da capo or segno signs). ABC tunes often mark only the end
 of a repeated section, `:|`, meaning "from the start of this section"; music21 reads that as
 "from the very beginning" (a nine-part jig grew to 50,000 notes), so the missing start marks are
 added first, and an expansion that more than doubles a tune counts as failed. Then the tune
@@ -128,15 +128,15 @@ default `MelodyVocab()` (16th-note grid, durations up to 32 steps, BOS and EOS).
 are exactly the ones the tokens encode: `to_melody_tokens(data.load("folk", s)[i])` equals
 `data.melody_tokens(s)[i]`.
 
-**Selection**: a tune is dropped if music21 cannot read it, its repeats cannot be expanded,
+**Selection**: a tune is dropped if music21 cannot read it, its repeats cannot be played out,
 it has no notes, it is an O'Neill's number already kept, or its tokens equal those of a tune
 already kept.
 
 **Identifiers**: `id` is `oneills1850/<O'Neill's number>` or `ryansMammoth/<file name>`;
 `source` the corpus file (and `#<tune number>` inside a file of many tunes); `title` the ABC title.
 
-**Splits** use the normalised title as the key (lower case, letters and digits only, a leading
-"the" removed; `course.data.recipes.folk_split_key`), so versions of one tune that both
+**Splits** use the normalised title as the key (without Ryan's " -- Reel"-style suffix, lower
+case, letters and digits only, a leading "the" removed; `course.data.recipes.folk_split_key`), so versions of one tune that both
 collections print under the same title fall into the same split.
 
 Pitch range {lo}..{hi}. Metres: {metres}. Tokens per tune: median {tok_median}, max {tok_max}.
@@ -144,7 +144,9 @@ Tunes per collection: {per_collection}.
 
 {counts}
 
-Dropped tunes: {dropped} (each one, with its reason, is listed in `folk.json`).
+Dropped tunes ({n_dropped}; each one, with its reason, is listed in `folk.json`):
+
+{dropped}
 
 **Known issues**: {n_rounded} tunes have notes off the 16th-note grid (mostly triplets), rounded
 to it; {n_chords} tunes had double stops reduced to their top note; grace notes and ornament
@@ -183,7 +185,9 @@ _FORMAT = """## File format
 `NAME.json`: the build settings (`build.music21`, `qpm`, `steps_per_quarter`, `velocity`, `parts`),
 `counts`, `arrays` (dtype, shape and SHA-256 of every array), `pieces` (one line per piece, in
 file order: `id`, `split`, `title`, `source`, `time_signature`, `pickup`, `notes`, ...) and
-`dropped` (`source`, `id`, `why`, `reason`). Drop codes: {why}.
+`dropped` (`source`, `id`, `why`, `reason`). Drop codes:
+
+{why}
 
 Polyphonic benchmark sets (JSB Chorales, Nottingham, MuseData, Piano-midi.de, as `.mat` files)
 are not part of this folder; `course.data.load_polyphonic_benchmark(path)` reads them from a
@@ -220,12 +224,12 @@ def _folk(index: dict, arrays: dict) -> str:
     lo, hi = _range(arrays)
     toks = [p["tokens"] for p in index["pieces"]] or [0]
     by_why = Counter(d["why"] for d in index["dropped"])
-    dropped = f"{len(index['dropped'])} in all: " + "; ".join(f"{v} {WHY.get(k, k)} (`{k}`)" for k, v in sorted(
-        by_why.items(), key=lambda kv: (-kv[1], kv[0])))
+    dropped = "\n".join(["| why | tunes | meaning |", "|---|---:|---|"] + [
+        f"| `{k}` | {v} | {WHY.get(k, k)} |" for k, v in sorted(by_why.items(), key=lambda kv: (-kv[1], kv[0]))])
     per = Counter(p["collection"] for p in index["pieces"])
     return _FOLK.format(lo=lo, hi=hi, metres=_metres(index), tok_median=int(np.median(toks)), tok_max=max(toks),
                         per_collection=", ".join(f"{k} {v}" for k, v in sorted(per.items())),
-                        counts=_counts_table(index), dropped=dropped,
+                        counts=_counts_table(index), dropped=dropped, n_dropped=len(index["dropped"]),
                         n_rounded=sum(p["rounded"] for p in index["pieces"]),
                         n_chords=sum(p["chords"] for p in index["pieces"]))
 
@@ -252,7 +256,7 @@ def write_datasheet(folder: Path) -> Path:
     if "folk" in found:
         parts.append(_folk(found["folk"], read_arrays(folder / "folk.npz")))
     parts.append(_LICENCE)
-    parts.append(_FORMAT.format(why="; ".join(f"`{k}` {v}" for k, v in WHY.items())))
+    parts.append(_FORMAT.format(why="\n".join(f"- `{k}`: {v}" for k, v in WHY.items())))
     path = folder / "README.md"
     path.write_text("\n".join(parts), encoding="utf-8", newline="\n")
     return path

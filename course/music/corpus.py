@@ -292,7 +292,9 @@ def read_corpus(path: str, *, qpm: float = 120.0, expand_repeats: bool = False) 
     Args:
         path: a path relative to :func:`corpus_dir` (``"bach/bwv269.mxl"``) or an absolute path.
         qpm: the tempo the notes are timed at (times in the result are seconds at this tempo).
-        expand_repeats: play repeated sections twice (see ``from_music21``).
+        expand_repeats: play repeats out: bar by bar along repeat barlines and first/second
+            endings, adding the start marks that ABC tunes leave out (music21's own expansion
+            only where that does not apply: several parts, da capo or segno signs).
 
     Returns:
         one dict per piece, in file order: ``number`` (the tune's number in the file, or None),
