@@ -83,7 +83,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "data_speed.json")
     args = ap.parse_args(argv)
 
-    result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}}
+    result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                          "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg")
+                          else None}}
     if not args.no_build:
         result["build"] = {"limit": args.limit, "jobs": args.jobs, "sets": measure_build(args.limit, args.jobs)}
         for name, r in result["build"]["sets"].items():

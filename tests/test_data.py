@@ -364,3 +364,14 @@ G A | G A :|
     assert [n.pitch for n in played[1]["music"].notes] == [60, 62] * 4 + [64, 65] * 4 + [67, 69] * 4
     written = read_corpus(str(path))
     assert written[0]["repeats"] == "written" and len(written[0]["music"].notes) == 15
+
+
+def test_datasheet_is_what_the_build_writes(tmp_path):
+    import shutil
+
+    from course.data.datasheet import write_datasheet
+
+    for f in ("chorales.npz", "chorales.json", "folk.npz", "folk.json"):
+        shutil.copy(DATASETS / f, tmp_path / f)
+    write_datasheet(tmp_path)
+    assert (tmp_path / "README.md").read_bytes() == (DATASETS / "README.md").read_bytes()

@@ -240,8 +240,12 @@ def test_prepare_resets_check_cells_and_injects_pass_lines(light):
     ("import course.exercises.lesson_00 as m\nm.run_cases = None", "tamper", None),
     ("print('PASS pitch_range: all cases correct.')", "tamper", "pitch_range"),
     ("import os\nos.environ.get('COURSE_GRADING_SEED')", "tamper", None),
-    ("import gc\ngc.get_objects()", "warning", None),
-    ("f.__closure__[0].cell_contents", "warning", None),
+    ("import gc\ngc.collect()", "warning", None),
+    ("import gc\n[o for o in gc.get_objects()]", "tamper", None),
+    ("f.__closure__[0].cell_contents", "tamper", None),
+    ("def pitch_range(m):\n    import sys\n    return sys._getframe(1).f_locals['case'].expected", "tamper", None),
+    ("g = check.pitch_range.__globals__\ng['run_cases'] = None", "tamper", None),
+    ("import ctypes", "tamper", None),
     ("open('/etc/passwd').read()", "warning", None),
 ])
 def test_tamper_scan_names_what_it_finds(src, severity, exercise):

@@ -91,7 +91,7 @@ class Pieces(Sequence):
     """The pieces of one split: ``len()``, indexing, slicing and iteration give :class:`Music` objects.
 
     Each ``Music`` is built when it is asked for (from the stored note arrays), so a
-    ``Pieces`` is cheap to make and to slice.
+    ``Pieces`` is cheap to make and to slice. ``pieces["bwv269"]`` picks a piece by its id.
 
     Attributes:
         name: the data set (``"chorales"`` or ``"folk"``).

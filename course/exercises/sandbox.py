@@ -7,7 +7,8 @@ A checked notebook runs as a *job*: one launcher process (pytest with nbval, see
   and is killed as a whole (process group, then every process carrying the marker) when it ends
   or runs out of time, so a student's code cannot outlive it or stop the parent;
 - limits itself at start-up (:func:`apply_limits`, inherited by the kernel and anything it starts):
-  address space (``RLIMIT_AS``), the size of any file it writes (``RLIMIT_FSIZE``), core dumps;
+  address space (``RLIMIT_AS``), the size of any file it writes (``RLIMIT_FSIZE``), core dumps, and
+  with ``run_as`` the number of processes of that user (``RLIMIT_NPROC``);
 - runs in a scratch folder: a fresh temporary directory that is the working directory, ``HOME``
   and ``TMPDIR``, with a minimal environment (no secrets of the parent's leak in);
 - optionally runs as another user (``run_as``, only when the grader runs as root), which is what
@@ -15,9 +16,12 @@ A checked notebook runs as a *job*: one launcher process (pytest with nbval, see
 
 What this does **not** do, and cannot do without OS-level isolation (a container or VM): without
 ``run_as``, code in a notebook runs as the grader's user and can read or write any file that user
-can, open network connections, and signal the grader's other processes. The grader detects changes
-to the submissions folder and flags suspicious code, but for untrusted classes run it in a
-container, or as root with ``--run-as nobody``.
+can, open network connections, signal the grader's other processes, and fork without limit. The
+kill-by-marker sweep misses a process that both starts a session of its own and replaces its
+environment before the job ends. The grader detects changes to the submissions folder and flags
+suspicious code, but for untrusted classes run it in a container, or as root with
+``--run-as nobody``. Limits rely on Linux (``/proc``, ``RLIMIT_AS``); on macOS they are weaker, and
+Windows is not supported for grading.
 
 Lesson: 00_welcome
 """
@@ -108,6 +112,8 @@ def apply_limits(memory_mb: int | None = None, file_mb: int | None = None, uid: 
     if file_mb:
         lower(resource.RLIMIT_FSIZE, int(file_mb) * 1024 * 1024)
     lower(resource.RLIMIT_CORE, 0)
+    if uid is not None and uid != 0:
+        lower(resource.RLIMIT_NPROC, 4096)      # per user: a fork bomb stops here (root is exempt)
     if uid is not None:
         os.setgroups([])
         os.setgid(gid if gid is not None else uid)

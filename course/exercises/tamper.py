@@ -10,11 +10,13 @@ Findings come in two strengths:
 
 - ``tamper``: rebinding or patching a check, ``print`` or builtins; touching the checking
   internals (``course.exercises``, ``run_cases``, ``EXERCISES``, ``pass_line``...); printing a pass
-  line by hand; reading the grader's environment. Points for the exercise named (or, if none is
-  named, for the whole notebook) are withheld and the row says why.
-- ``warning``: things a careful student rarely needs and an attacker often does (``gc``, ``ctypes``,
-  frame and closure inspection, signals, killing processes, writing to absolute paths). Reported
-  for the instructor to look at; no points are taken.
+  line by hand; reading the grader's environment; reaching into other code's frames, closures or
+  the garbage collector's object lists (how a function could read a check's expected answer);
+  ``ctypes``. Points for the exercise named (or, if none is named, for the whole notebook) are
+  withheld and the row says why.
+- ``warning``: things a careful student rarely needs and an attacker often does (importing ``gc``,
+  ``inspect`` or ``signal``, killing processes, running programs, writing to absolute paths).
+  Reported for the instructor to look at; no points are taken.
 
 Lesson: 00_welcome
 """
@@ -31,9 +33,13 @@ __all__ = ["Finding", "scan_notebook", "scan_source"]
 _GUARDED_BASES = {"check", "course", "checking", "exercises", "builtins", "__builtins__"}
 _INTERNAL_NAMES = {"EXERCISES", "run_cases", "pass_line", "compare_values", "case_seed", "_recorder", "_guarded",
                    "_arm_grading", "unguarded", "Exercise", "_cap_stream"}
-_WARN_MODULES = {"gc", "ctypes", "inspect", "signal", "importlib", "resource", "pty"}
-_WARN_ATTRS = {"__closure__", "__globals__", "__code__", "__dict__", "f_globals", "f_locals", "f_back", "settrace",
-               "setprofile", "_getframe", "kill", "killpg", "_exit", "register_post_execute", "events"}
+# reaching into other code's frames, closures and objects: how a function could read a check's expected answer
+_TAMPER_ATTRS = {"__closure__", "__globals__", "__code__", "__wrapped__", "f_globals", "f_locals", "f_back",
+                 "_getframe", "currentframe", "getouterframes", "settrace", "setprofile", "get_objects",
+                 "get_referrers", "get_referents"}
+_TAMPER_MODULES = {"ctypes", "builtins"}
+_WARN_MODULES = {"gc", "inspect", "signal", "importlib", "resource", "pty"}
+_WARN_ATTRS = {"__dict__", "kill", "killpg", "_exit", "register_post_execute", "events"}
 _PASS_RE = re.compile(r"PASS\s+([A-Za-z_]\w*)\s*:")
 _LESSON_MODULE_RE = re.compile(r"^lesson_\d\d$")
 
@@ -127,7 +133,7 @@ def scan_source(source: str, cell: int, exercises: list[str]) -> list[Finding]:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for mod in mods:
-                if mod.startswith("course.exercises") or mod == "builtins":
+                if mod.startswith("course.exercises") or mod.split(".")[0] in _TAMPER_MODULES:
                     tamper(f"imports {mod}")
                 elif mod.split(".")[0] in _WARN_MODULES:
                     warn(f"imports {mod}")
@@ -156,9 +162,13 @@ def scan_source(source: str, cell: int, exercises: list[str]) -> list[Finding]:
                 warn(f"runs a program ({'.'.join(fn)})")
         elif isinstance(node, ast.Name) and node.id in _INTERNAL_NAMES:
             tamper(f"uses the checking internals ({node.id})")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in _INTERNAL_NAMES:
+            tamper(f"names the checking internals ({node.value!r})")
         elif isinstance(node, ast.Attribute):
             if node.attr in _INTERNAL_NAMES:
                 tamper(f"uses the checking internals ({node.attr})")
+            elif node.attr in _TAMPER_ATTRS or (node.attr == "stack" and _dotted(node)[:1] == ["inspect"]):
+                tamper(f"reaches into other code's frames or objects (.{node.attr})")
             elif node.attr in _WARN_ATTRS:
                 warn(f"uses .{node.attr}")
             elif node.attr in ("modules",) and _dotted(node)[:1] == ["sys"]:
