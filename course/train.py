@@ -11,6 +11,7 @@ Lesson: 03_melody_lstm (first used), 04_polyphonic_chorales, 06_music_transforme
 from __future__ import annotations
 
 
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,8 @@ class TrainConfig:
     checkpoint: str | None = None     # file to save to at every validation; resumed from if it exists
     progress: bool = True             # show a progress bar
     warmup: int = 0                   # linear learning-rate warm-up steps
+    decay: str | None = None          # "cosine": anneal the learning rate to 0 at the last step (None: constant)
+    keep_best: bool = False           # at the end, restore the weights of the best validation loss seen
 
 
 @dataclass
@@ -161,12 +164,16 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
     Returns:
         a :class:`History`. With ``config.checkpoint`` set, the model, optimizer, step and
         history are saved at each validation and a later call resumes from the file.
+        With ``config.keep_best`` the model ends with the weights of its best validation
+        (early stopping); on a resumed run, the best of the validations made in this call.
     """
     import torch
 
     config = config or TrainConfig()
     if config.steps < 0:
         raise CourseError(f"steps must be >= 0, got {config.steps}.")
+    if config.decay not in (None, "cosine"):
+        raise CourseError(f"decay must be None or 'cosine', got {config.decay!r}.")
     dev = device if device is not None else pick_device(verbose=config.progress)
     seed_everything(config.seed)
     model.to(dev)
@@ -195,11 +202,14 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
         bar = tqdm(total=config.steps, initial=step, desc="training", unit="step", leave=True)
     t0 = time.perf_counter() - hist.seconds
     it = _forever(batches)
+    best = None   # (valid loss, weights) for keep_best
     try:
         while step < config.steps:
             batch = to_device(next(it), dev)
-            if config.warmup:
-                f = min(1.0, (step + 1) / config.warmup)
+            if config.warmup or config.decay:
+                f = min(1.0, (step + 1) / config.warmup) if config.warmup else 1.0
+                if config.decay == "cosine":
+                    f *= 0.5 * (1.0 + math.cos(math.pi * step / config.steps))
                 for g, lr in zip(opt.param_groups, base_lrs):
                     g["lr"] = lr * f
             with _autocast(dev, use_amp):
@@ -223,6 +233,8 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
                 vl = evaluate(model, valid_batches, loss_fn, device=dev, max_batches=config.eval_batches, amp=use_amp)
                 hist.valid_steps.append(step)
                 hist.valid_loss.append(vl)
+                if config.keep_best and (best is None or vl < best[0]):
+                    best = (vl, {k: v.detach().clone() for k, v in model.state_dict().items()})
             for cb in cbs:
                 cb(step, lv, vl)
             if bar is not None:
@@ -242,6 +254,8 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
             if callable(finish):
                 finish()
     hist.seconds = time.perf_counter() - t0
+    if best is not None:
+        model.load_state_dict(best[1])
     model.eval()
     return hist
 

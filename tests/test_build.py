@@ -9,7 +9,7 @@ import pytest
 
 from course.cli import main
 from course.exercises import build, notebooks as nbs, pass_line
-from course.exercises.selfcheck import find_lessons, prepare, run_prepared
+from course.exercises.checkrun import find_lessons, prepare, run_prepared
 
 
 def _nb(cells, **meta):

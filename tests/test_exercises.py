@@ -17,6 +17,7 @@ import pytest
 from course import check, music
 from course.exercises import EXERCISES, Case, CheckFailure, checking, compare_values, load_all, pass_line, run_cases
 from course.exercises import notebooks as nbs
+from course.exercises import sidechannel
 
 
 def one_line(fn, *args, **kwargs) -> str:
@@ -239,23 +240,23 @@ def test_random_cases_depend_on_the_grading_seed(monkeypatch):
 def test_side_channel_records_what_the_real_check_printed(tmp_path, monkeypatch):
     token, results = tmp_path / "token", tmp_path / "records.jsonl"
     token.write_text("s3cret")
-    monkeypatch.setenv(checking.GRADING_TOKEN_ENV, str(token))
-    monkeypatch.setenv(checking.GRADING_RESULTS_ENV, str(results))
-    monkeypatch.setattr(checking, "_recorder", None)
-    assert checking._arm_grading()
+    monkeypatch.setenv(sidechannel.GRADING_TOKEN_ENV, str(token))
+    monkeypatch.setenv(sidechannel.GRADING_RESULTS_ENV, str(results))
+    monkeypatch.setattr(sidechannel, "_recorder", None)
+    assert sidechannel.arm() and sidechannel.armed()
     assert not token.exists(), "the secret's file is deleted once read"
-    assert checking.GRADING_TOKEN_ENV not in os.environ and checking.GRADING_RESULTS_ENV not in os.environ
+    assert sidechannel.GRADING_TOKEN_ENV not in os.environ and sidechannel.GRADING_RESULTS_ENV not in os.environ
     one_line(check.pitch_range, lambda m: (0, 0))
     recs = [json.loads(line) for line in results.read_text().splitlines()]
     assert recs[-1]["secret"] == "s3cret" and recs[-1]["exercise"] == "pitch_range"
     assert recs[-1]["line"].startswith("FAIL pitch_range:")
-    assert not checking._arm_grading(), "arming twice does nothing"
+    assert not sidechannel.arm(), "arming twice does nothing"
 
 
 def test_without_grading_nothing_is_recorded(monkeypatch):
-    monkeypatch.delenv(checking.GRADING_TOKEN_ENV, raising=False)
-    monkeypatch.setattr(checking, "_recorder", None)
-    assert not checking._arm_grading()
+    monkeypatch.delenv(sidechannel.GRADING_TOKEN_ENV, raising=False)
+    monkeypatch.setattr(sidechannel, "_recorder", None)
+    assert not sidechannel.arm() and not sidechannel.armed()
 
 
 # ------------------------------------------------------------------------------------ notebook helpers

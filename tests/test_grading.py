@@ -19,7 +19,7 @@ import hostile
 from course.cli import main
 from course.exercises import grade as grading
 from course.exercises import notebooks as nbs
-from course.exercises import sandbox, selfcheck, tamper
+from course.exercises import checkrun, sandbox, selfcheck, tamper
 
 CELL_TIMEOUT = 8
 
@@ -209,16 +209,16 @@ def test_self_check_from_a_cell_finds_the_notebook(monkeypatch, tmp_path, capsys
 # ------------------------------------------------------------------------------------ pieces
 def test_prepare_resets_check_cells_and_injects_pass_lines(light):
     _, lesson_nb = light
-    lesson = selfcheck.LessonChecks("00_welcome", Path("00_welcome.ipynb"),
+    lesson = checkrun.LessonChecks("00_welcome", Path("00_welcome.ipynb"),
                                     [(nbs.check_name(c.source), c.source) for c in lesson_nb.cells if nbs.is_check_cell(c)],
                                     {"pitch_range": ["pitch_range"], "transpose_melody": ["transpose_melody"]})
     sub = hostile.correct(lesson_nb)
     i = hostile._check_cell_index(sub, "pitch_range")
     sub.cells[i].source = "# NBVAL_CHECK_OUTPUT\ncheck.pitch_range(lambda melody: (60, 72))"
     del sub.cells[hostile._check_cell_index(sub, "transpose_melody")]
-    p = selfcheck.prepare(sub, lesson)
+    p = checkrun.prepare(sub, lesson)
     code = [c for c in p.nb.cells if c.cell_type == "code"]
-    assert code[0].source == selfcheck.ARM_SOURCE
+    assert code[0].source == checkrun.ARM_SOURCE
     for name in ("pitch_range", "transpose_melody"):
         cell = code[p.cell_of[name]]
         assert f"check.{name}({name})" in cell.source and "lambda" not in cell.source
@@ -255,7 +255,7 @@ def test_tamper_scan_names_what_it_finds(src, severity, exercise):
 
 def test_untouched_lesson_notebooks_are_not_flagged(repo_root):
     """No cell a lesson ships may look like tampering, or every student would lose points."""
-    lessons = selfcheck.find_lessons(repo_root / "solutions")
+    lessons = checkrun.find_lessons(repo_root / "solutions")
     for folder in ("solutions", "notebooks"):
         for path in sorted((repo_root / folder).glob("[0-9][0-9]_*.ipynb")):
             lesson = lessons[path.stem]

@@ -170,3 +170,49 @@ def test_scaled_steps_follows_fast_mode(monkeypatch):
     assert train.scaled_steps(3000, 40) == 40
     monkeypatch.setenv("COURSE_FAST", "0")
     assert train.scaled_steps(3000, 40) == 3000
+
+
+def test_cosine_decay_anneals_to_zero():
+    lrs = []
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train.train(model, [one_batch()], mean_ce, quiet(steps=4, decay="cosine"), device=CPU, optimizer=opt,
+                callbacks=[lambda s, l, v=None: lrs.append(opt.param_groups[0]["lr"])])
+    assert lrs == pytest.approx([0.1 * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)])
+    with pytest.raises(CourseError, match="decay"):
+        train.train(mlp(), [one_batch()], mean_ce, quiet(steps=1, decay="linear"), device=CPU)
+
+
+def test_keep_best_restores_the_best_validated_weights():
+    # one weight w, trained towards 1 by SGD (w: 0 -> 0.6 -> 0.84 -> 0.936) but validated against 0.5
+    def run(keep_best):
+        model = nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            model.weight.zero_()
+        one = torch.ones(1, 1)
+        fit = lambda m, target: ((m(one) - target) ** 2).sum()
+        opt = torch.optim.SGD(model.parameters(), lr=0.3)
+        hist = train.train(model, [1.0], fit, quiet(steps=3, eval_every=1, grad_clip=None, keep_best=keep_best),
+                           device=CPU, optimizer=opt, valid_batches=[0.5])
+        return model.weight.item(), hist
+
+    w, hist = run(keep_best=True)
+    assert hist.valid_loss == pytest.approx([0.1**2, 0.34**2, 0.436**2], rel=1e-4)
+    assert w == pytest.approx(0.6)
+    assert run(keep_best=False)[0] == pytest.approx(0.936)
+
+
+def test_a_callback_is_finished_at_the_end():
+    class Live:
+        def __init__(self):
+            self.points, self.finished = 0, 0
+
+        def update(self, step, loss, valid=None):
+            self.points += 1
+
+        def finish(self):
+            self.finished += 1
+
+    live = Live()
+    train.train(mlp(), [one_batch()], mean_ce, quiet(steps=3), device=CPU, callbacks=[live])
+    assert (live.points, live.finished) == (3, 1)

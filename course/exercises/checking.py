@@ -15,8 +15,8 @@ under grading, so hard-coding the answers a student saw does not pass.
 Every check registered with :func:`exercise` runs inside a guard: whatever the check or the
 student's code does (raise, print, loop, exit), the check cell shows exactly one line. Under
 grading the guard also reports each result to the grader through a side channel (see
-:func:`_arm_grading` and ``course/exercises/grade.py``), so a check cell whose output was
-printed by anything but the real check does not count.
+:mod:`course.exercises.sidechannel`), so a check cell whose output was printed by anything but
+the real check does not count.
 
 Lesson: 00_welcome
 """
@@ -35,13 +35,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import sidechannel
+
 __all__ = ["Case", "Exercise", "exercise", "run_cases", "pass_line", "case_seed", "rng", "CheckFailure",
            "compare_values", "EXERCISES", "time_limit", "GRADING_SEED_ENV"]
 
 GRADING_SEED_ENV = "COURSE_GRADING_SEED"
-GRADING_RESULTS_ENV = "COURSE_GRADING_RESULTS"        # file the guard appends results to (grading only)
-GRADING_TOKEN_ENV = "COURSE_GRADING_TOKEN_FILE"       # file holding the grader's secret (read once, deleted)
-GRADING_OUTPUT_ENV = "COURSE_GRADING_MAX_OUTPUT"      # bytes of stdout/stderr allowed per cell (grading only)
 DEFAULT_TIME_LIMIT = 10.0   # seconds per case
 _SINK_LIMIT = 100_000       # characters of a student's own prints kept while a case runs (then dropped)
 
@@ -350,9 +349,6 @@ def _one_line(e: BaseException, limit: int) -> str:
 
 
 # ------------------------------------------------------------------------------------ the guard
-_recorder: Callable | None = None     # set by _arm_grading in a grading kernel
-
-
 def _guarded(name: str, fn: Callable, args: tuple, kwargs: dict) -> None:
     """Run check ``fn`` for exercise ``name`` and print exactly one line, whatever happens."""
     out = _CappedSink(20_000)
@@ -377,81 +373,4 @@ def _guarded(name: str, fn: Callable, args: tuple, kwargs: dict) -> None:
         line = f"FAIL {name}: the check stopped with {type(e).__name__}: {_one_line(e, 100)}."
     line = line.replace("\n", " ")
     print(line)
-    rec = _recorder
-    if rec is not None:
-        try:
-            rec(name, line)
-        except Exception:
-            pass
-
-
-def _arm_grading() -> bool:
-    """Set up the grading side channel in a grading kernel; a no-op anywhere else.
-
-    The grader runs this in a cell of its own before any student code. It reads the grader's
-    secret from a file (which it then deletes) and opens the results file; from then on every
-    check appends ``{secret, exercise, line, cell}`` to that file, where ``cell`` is a hash of the
-    source of the cell that called the check. The grader counts a check cell as passed only if its
-    output is the pass line *and* the results file holds a record with the secret, from that very
-    cell, saying the real check printed the pass line. It also caps each cell's printed output.
-    """
-    global _recorder
-    token_file = os.environ.pop(GRADING_TOKEN_ENV, None)
-    results = os.environ.pop(GRADING_RESULTS_ENV, None)
-    max_output = int(os.environ.pop(GRADING_OUTPUT_ENV, "0") or 0)
-    if not token_file or not results or _recorder is not None:
-        return False
-    import hashlib
-    import json
-    import sys
-
-    with open(token_file, encoding="utf-8") as f:
-        secret = f.read().strip()
-    os.remove(token_file)
-    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    write, dumps, sha = os.write, json.dumps, hashlib.sha256
-    state = {"cell": "", "budget": {}}
-
-    def before_cell(info=None):
-        raw = getattr(info, "raw_cell", "") or ""
-        state["cell"] = sha(raw.encode("utf-8")).hexdigest()[:16]
-        state["budget"] = {}
-
-    def record(exercise_name: str, line: str) -> None:
-        rec = {"secret": secret, "exercise": exercise_name, "line": line[:1000], "cell": state["cell"]}
-        write(fd, (dumps(rec) + "\n").encode("utf-8"))
-
-    try:
-        from IPython import get_ipython
-
-        ip = get_ipython()
-    except ImportError:  # pragma: no cover - grading always runs in a kernel
-        ip = None
-    if ip is not None:
-        ip.events.register("pre_run_cell", before_cell)
-    if max_output > 0:
-        for stream_name in ("stdout", "stderr"):
-            _cap_stream(getattr(sys, stream_name), stream_name, max_output, state)
-    _recorder = record
-    return True
-
-
-def _cap_stream(stream, key: str, limit: int, state: dict) -> None:
-    """Drop what a cell prints to ``stream`` beyond ``limit`` characters (grading only)."""
-    original = stream.write
-
-    def write(s):
-        s = str(s)
-        used = state["budget"].get(key, 0)
-        state["budget"][key] = used + len(s)
-        if used + len(s) <= limit:
-            return original(s)
-        if used < limit:
-            original(s[: limit - used])
-            original(f"\n[output cut by the grader after {limit // 1000} kB]\n")
-        return len(s)
-
-    try:
-        stream.write = write
-    except (AttributeError, TypeError):  # pragma: no cover - a stream that cannot be patched
-        pass
+    sidechannel.record(name, line)

@@ -7,7 +7,7 @@ the student id). For each one the grader
    ``course.lesson`` metadata the build writes, else the file name, else the check cells it calls;
 2. scans the student's cells for attempts to fool the checks (:mod:`.tamper`);
 3. prepares a copy with the lesson's own check cells and injected pass lines, and runs it as a
-   contained job in a scratch folder, several at once (:mod:`.selfcheck`, :mod:`.sandbox`), with
+   contained job in a scratch folder, several at once (:mod:`.checkrun`, :mod:`.sandbox`), with
    random cases seeded differently from the notebooks' and from the self-check's;
 4. writes, from this process only, ``REPORT/gradebook.csv`` (one row per student and exercise),
    ``REPORT/summary.csv`` (one row per student) and ``REPORT/feedback/<student>.md``, each
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from ..errors import ExerciseError
 from . import notebooks as nbs
-from . import sandbox, selfcheck, tamper
+from . import checkrun, sandbox, tamper
 
 __all__ = ["Row", "GradeRun", "grade", "add_arguments", "run", "COLUMNS"]
 
@@ -74,15 +74,15 @@ class GradeRun:
 class _Job:
     student: str
     path: Path
-    lesson: selfcheck.LessonChecks | None = None
-    prepared: selfcheck.Prepared | None = None
+    lesson: checkrun.LessonChecks | None = None
+    prepared: checkrun.Prepared | None = None
     problem: str | None = None
     findings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------ one submission
-def _load(path: Path, lessons: dict[str, selfcheck.LessonChecks]) -> _Job:
+def _load(path: Path, lessons: dict[str, checkrun.LessonChecks]) -> _Job:
     job = _Job(path.stem, path)
     try:
         size = path.stat().st_size
@@ -104,7 +104,7 @@ def _load(path: Path, lessons: dict[str, selfcheck.LessonChecks]) -> _Job:
     job.lesson = lessons[match.lesson]
     job.findings = tamper.scan_notebook(nb, job.lesson.names, [src for _, src in job.lesson.checks])
     try:
-        job.prepared = selfcheck.prepare(nb, job.lesson)
+        job.prepared = checkrun.prepare(nb, job.lesson)
     except Exception as e:  # a notebook odd enough to break the preparation
         job.problem = f"{path.name} could not be prepared for grading ({type(e).__name__}: {str(e)[:100]})"
     return job
@@ -117,7 +117,7 @@ def _grade_job(job: _Job, opts: dict) -> list[Row]:
         total = sum(job.lesson.points(n) for n in job.lesson.names) if job.lesson else 0
         return [Row(job.student, lesson, "-", 0, total, "invalid", job.problem or "not gradable")]
     try:
-        result = selfcheck.run_prepared(job.prepared, **opts)
+        result = checkrun.run_prepared(job.prepared, **opts)
     except Exception as e:  # the grader's own failure on this submission: say so, go on with the rest
         return [Row(job.student, job.lesson.lesson, name, 0, job.lesson.points(name), "error",
                     f"the grader could not run this notebook ({type(e).__name__}: {str(e)[:150]})")
@@ -188,8 +188,8 @@ def _snapshot(folder: Path, exclude: Path | None) -> dict[str, tuple[int, int]]:
 
 
 # ------------------------------------------------------------------------------------ the run
-def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, cell_timeout: float = 120.0,
-          notebook_timeout: float = 600.0, memory_mb: int | None = 4096, lessons_dir: str | Path | None = None,
+def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, cell_timeout: float = 300.0,
+          notebook_timeout: float = 1200.0, memory_mb: int | None = 4096, lessons_dir: str | Path | None = None,
           seed: str | None = None, run_as: str | None = None, max_output_kb: int = 1000,
           progress: bool = True) -> GradeRun:
     """Grade every ``*.ipynb`` in ``submissions``; write the gradebook and feedback to ``out``."""
@@ -197,7 +197,7 @@ def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, 
     submissions, out = Path(submissions), Path(out)
     if not submissions.is_dir():
         raise ExerciseError(f"No submissions folder at {submissions}.")
-    lessons = selfcheck.find_lessons(lessons_dir)
+    lessons = checkrun.find_lessons(lessons_dir)
     files = sorted(p for p in submissions.iterdir() if p.is_file() and p.suffix == ".ipynb")
     skipped = sorted(p.name for p in submissions.iterdir() if p.is_file() and p.suffix != ".ipynb"
                      and not p.name.startswith("."))
@@ -272,8 +272,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("submissions", type=Path, help="folder of submitted notebooks, one per student (STUDENT.ipynb)")
     parser.add_argument("--out", type=Path, required=True, help="folder for gradebook.csv, summary.csv and feedback/")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="notebooks at once (default: CPU cores)")
-    parser.add_argument("--cell-timeout", type=float, default=120.0, metavar="S", help="seconds per cell (120)")
-    parser.add_argument("--notebook-timeout", type=float, default=600.0, metavar="S", help="seconds per notebook (600)")
+    parser.add_argument("--cell-timeout", type=float, default=300.0, metavar="S", help="seconds per cell (300)")
+    parser.add_argument("--notebook-timeout", type=float, default=1200.0, metavar="S",
+                        help="seconds per notebook (1200)")
     parser.add_argument("--memory-mb", type=int, default=4096, metavar="M", help="memory per process in MB (4096)")
     parser.add_argument("--max-output-kb", type=int, default=1000, metavar="K", help="printed output kept per cell (1000)")
     parser.add_argument("--lessons-dir", type=Path, default=None,

@@ -2,7 +2,7 @@
 
 The grader does not rely on this scan to be safe: check cells are reset to the lesson's, and a
 check counts only if the real check reported a pass through the side channel (see
-:mod:`course.exercises.selfcheck`). The scan is there to *name* what a student tried, and to
+:mod:`course.exercises.checkrun`). The scan is there to *name* what a student tried, and to
 withhold points where the code plainly reaches into the checking machinery, including routes
 the side channel cannot see (patching the comparison the real check uses).
 
@@ -32,7 +32,7 @@ __all__ = ["Finding", "scan_notebook", "scan_source"]
 
 _GUARDED_BASES = {"check", "course", "checking", "exercises", "builtins", "__builtins__"}
 _INTERNAL_NAMES = {"EXERCISES", "run_cases", "pass_line", "compare_values", "case_seed", "_recorder", "_guarded",
-                   "_arm_grading", "unguarded", "Exercise", "_cap_stream"}
+                   "sidechannel", "unguarded", "Exercise", "_cap_stream", "write_record"}
 # reaching into other code's frames, closures and objects: how a function could read a check's expected answer
 _TAMPER_ATTRS = {"__closure__", "__globals__", "__code__", "__wrapped__", "f_globals", "f_locals", "f_back",
                  "_getframe", "currentframe", "getouterframes", "settrace", "setprofile", "get_objects",

@@ -45,17 +45,20 @@ def batches_of_pieces(rolls, batch_size: int = 16, *, shuffle: bool = True, seed
                       max_len: int | None = None):
     """An iterable of padded batches of whole pieces; each pass over it is one epoch.
 
-    Each pass yields ``course.data.RollBatch`` batches (see ``course.data.collate``) covering every piece once; ``course.train.train``
-    re-iterates it as often as it needs, with a new order each epoch (from ``seed``).
+    Each pass yields ``course.data.RollBatch`` batches (as ``course.data.collate`` makes them)
+    covering every piece once; ``course.train.train`` re-iterates it as often as it needs, with a
+    new order each epoch (drawn from ``seed`` and the epoch number).
 
     Args:
         batch_size: pieces per batch.
         shuffle: a new random order every epoch (False: the given order, e.g. for evaluation).
-        by_length: put pieces of similar length together, so little of a batch is padding
-            (about twice as fast on the JSB chorales); batches still come in random order.
+        by_length: put pieces of similar length together, so that little of a batch is padding
+            (training on whole pieces is then about twice as fast); batches still come in random order.
         transpose: ``(lo, hi)`` shifts each piece by a random number of semitones in ``lo..hi``
             (limited so that no note falls off the keyboard).
         max_len: crop longer pieces to a random window of this many frames.
+
+    Lesson: 04_polyphonic_chorales
     """
     return _PieceBatches(list(rolls), batch_size, shuffle, seed, by_length, transpose, max_len)
 
@@ -104,26 +107,21 @@ class _PieceBatches:
 
 
 def unpack_batch(batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch in any of the course's formats -> ``(rolls (B, T, P) float, mask (B, T) bool)``.
+    """A batch of piano rolls -> ``(rolls (B, T, P) float, mask (B, T) bool)``.
 
-    Accepts a ``course.data.RollBatch`` (from ``course.data.collate``), a dict with the rolls
-    under ``"roll"``/``"rolls"`` and ``"mask"`` or ``"lengths"``, a ``(rolls, mask_or_lengths)``
-    pair, or a bare ``(B, T, P)`` tensor (no padding).
+    Accepts a ``course.data.RollBatch`` (what ``course.data.collate`` and :func:`batches_of_pieces`
+    make), a ``(rolls, mask)`` pair, a dict with ``"rolls"`` and ``"mask"`` or ``"lengths"``, or a
+    bare ``(B, T, P)`` tensor (every frame real).
     """
     mask = lengths = None
     if hasattr(batch, "rolls") and hasattr(batch, "mask"):          # course.data.RollBatch
         roll, mask = batch.rolls, batch.mask
     elif isinstance(batch, dict):
-        roll = next((batch[k] for k in ("roll", "rolls", "x", "inputs") if k in batch), None)
-        if roll is None:
-            raise CourseError(f"A piano-roll batch dict needs a 'roll' entry; got keys {sorted(batch)}.")
-        mask, lengths = batch.get("mask"), batch.get("lengths")
-    elif isinstance(batch, (tuple, list)):
-        roll, extra = batch[0], batch[1] if len(batch) > 1 else None
-        if extra is not None and extra.ndim == 1:
-            lengths = extra
-        else:
-            mask = extra
+        if "rolls" not in batch:
+            raise CourseError(f"A batch dict needs the piano rolls under 'rolls'; got keys {sorted(batch)}.")
+        roll, mask, lengths = batch["rolls"], batch.get("mask"), batch.get("lengths")
+    elif isinstance(batch, (tuple, list)) and len(batch) == 2:
+        roll, mask = batch
     else:
         roll = batch
     roll = torch.as_tensor(roll).float()
@@ -131,11 +129,13 @@ def unpack_batch(batch) -> tuple[torch.Tensor, torch.Tensor]:
         raise CourseError(f"A batch of piano rolls is 3-D (batch, time, keys); got shape {tuple(roll.shape)}.")
     B, T, _ = roll.shape
     if mask is None and lengths is not None:
-        lengths = torch.as_tensor(lengths, device=roll.device)
-        mask = torch.arange(T, device=roll.device)[None, :] < lengths[:, None]
+        mask = torch.arange(T, device=roll.device)[None, :] < torch.as_tensor(lengths, device=roll.device)[:, None]
     if mask is None:
         mask = torch.ones(B, T, dtype=torch.bool, device=roll.device)
-    return roll, torch.as_tensor(mask, device=roll.device).bool()
+    mask = torch.as_tensor(mask, device=roll.device).bool()
+    if mask.shape != (B, T):
+        raise CourseError(f"The mask needs shape (batch, time) = {(B, T)}; got {tuple(mask.shape)}.")
+    return roll, mask
 
 
 def shift_frames(rolls: torch.Tensor) -> torch.Tensor:
@@ -185,18 +185,27 @@ class PolyLSTM(nn.Module):
         return self.drop(h), state
 
     def forward(self, prev: torch.Tensor, state=None):
+        """Previous frames ``(B, T, P)`` -> logits of the next frames ``(B, T, P)``, and the LSTM state."""
         h, state = self.context(prev, state)
         return self.out(h), state               # (B, T, P) logits, state
 
-    def frame_nll(self, h: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """``-log p(frame | h)`` in nats for each position: ``(B, T, H), (B, T, P) -> (B, T)``."""
+    def nll(self, h: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """``-log p(frame | h)`` in nats at each position: ``(B, T, H), (B, T, P) -> (B, T)``."""
         return F.binary_cross_entropy_with_logits(self.out(h), frames, reduction="none").sum(-1)
 
     @torch.no_grad()
-    def sample_frame(self, h: torch.Tensor, generator=None, temperature: float = 1.0) -> torch.Tensor:
-        """One frame per row of ``h`` ``(B, H) -> (B, P)``: 88 independent coin flips."""
-        p = torch.sigmoid(self.out(h) / temperature)
-        return torch.bernoulli(p, generator=generator)
+    def sample_frame(self, h: torch.Tensor, uniform: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """One frame per row of ``h`` ``(B, H)``: key ``k`` sounds when ``uniform[:, k] < p_k``; ``(B, P)`` 0/1.
+
+        ``uniform`` ``(B, P)`` holds the random numbers, so one ``uniform`` gives one answer.
+        Here every key is an independent coin flip.
+        """
+        p = torch.sigmoid(self.out(h) / temperature)     # (B, P)
+        return (uniform < p).float()
+
+    def num_parameters(self) -> int:
+        """The number of trainable weights."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,27 +263,37 @@ class PolyNADE(PolyLSTM):
         return b + (torch.sigmoid(a) * self.U).sum(-1)   # (..., P)
 
     def forward(self, prev: torch.Tensor, state=None, frames: torch.Tensor | None = None):
-        """With ``frames`` (the frames to score), the within-frame conditional logits ``(B, T, P)``;
-        without, the logits of the first key only are meaningful (use :func:`sample`)."""
-        h, state = self.context(prev, state)
+        """Previous frames ``(B, T, P)`` and the frames to score ``(B, T, P)`` -> the logits of
+        ``p(v_tk = 1 | v_t,<k, v_<t)`` ``(B, T, P)``, and the LSTM state.
+
+        Unlike :class:`PolyLSTM`, key ``k``'s logit depends on the keys below it in the same frame,
+        so the frames themselves are an input (only their keys below ``k`` reach logit ``k``).
+        """
         if frames is None:
-            frames = torch.zeros_like(prev)
+            raise CourseError("PolyNADE's logits depend on the frame itself: call model(prev, frames=rolls); "
+                              "to generate, use course.nn.polyphonic.sample(model, steps).")
+        h, state = self.context(prev, state)
         return self.conditional_logits(h, frames), state
 
-    def frame_nll(self, h: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    def nll(self, h: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """``-log p(frame | h) = -sum_k log p(v_k | v_<k, h)`` in nats: ``(B, T, H), (B, T, P) -> (B, T)``."""
         logits = self.conditional_logits(h, frames)
-        return F.binary_cross_entropy_with_logits(logits, frames, reduction="none").sum(-1)   # (B, T)
+        return F.binary_cross_entropy_with_logits(logits, frames, reduction="none").sum(-1)
 
     @torch.no_grad()
-    def sample_frame(self, h: torch.Tensor, generator=None, temperature: float = 1.0) -> torch.Tensor:
-        """One frame per row of ``h`` ``(B, H) -> (B, P)``, key by key from the lowest."""
+    def sample_frame(self, h: torch.Tensor, uniform: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """One frame per row of ``h`` ``(B, H)``, key by key from the lowest: ``(B, P)`` 0/1.
+
+        Key ``k`` sounds when ``uniform[:, k] < p(v_k = 1 | v_<k, h)``, computed from the keys
+        already drawn: :func:`sample_frame_autoregressive`, for a batch, updating ``a_k`` as it goes.
+        """
         b = self.out(h)                                  # (B, P)
-        a = self.to_c(h)                                 # (B, N)
+        a = self.to_c(h)                                 # (B, N): a_0 = c
         v = torch.zeros_like(b)
         for k in range(b.shape[-1]):
             logit = b[:, k] + (torch.sigmoid(a) * self.U[k]).sum(-1)          # (B,)
-            v[:, k] = torch.bernoulli(torch.sigmoid(logit / temperature), generator=generator)
-            a = a + v[:, k: k + 1] * self.W[k]
+            v[:, k] = (uniform[:, k] < torch.sigmoid(logit / temperature)).float()
+            a = a + v[:, k: k + 1] * self.W[k]           # a_{k+1} = a_k + v_k W[:, k]
         return v
 
 
@@ -283,9 +302,12 @@ class PolyNADE(PolyLSTM):
 # ---------------------------------------------------------------------------------------------
 
 def frame_nll(model: PolyLSTM, rolls: torch.Tensor) -> torch.Tensor:
-    """``-log p(v_t | v_<t)`` in nats for every frame of every piece: ``(B, T, P) -> (B, T)``."""
+    """``-log p(v_t | v_<t)`` in nats for every frame of every piece: ``(B, T, P) -> (B, T)``.
+
+    Lesson: 04_polyphonic_chorales
+    """
     h, _ = model.context(shift_frames(rolls))
-    return model.frame_nll(h, rolls)
+    return model.nll(h, rolls)
 
 
 def loss_fn(model: PolyLSTM, batch, *, skip_first: bool = False):
@@ -315,13 +337,15 @@ def sample(model: PolyLSTM, steps: int, *, seed: int = 0, temperature: float = 1
         model: a :class:`PolyLSTM` (independent coin flips per key) or :class:`PolyNADE`
             (keys drawn one after another, each conditioned on those below).
         steps: frames to generate after the prime.
-        seed: seeds the sampler; the same seed gives the same music.
+        seed: seeds the sampler; the same seed gives the same music (on the same device).
         temperature: divides the logits (below 1: safer, above 1: wilder).
         prime: an optional ``(T0, P)`` roll to continue; it is kept at the start of the result.
         n: how many pieces to generate at once.
 
     Returns:
         a ``(T0 + steps, P)`` uint8 roll, or ``(n, T0 + steps, P)`` when ``n > 1``.
+
+    Lesson: 04_polyphonic_chorales
     """
     if steps < 0:
         raise CourseError(f"steps must be >= 0, got {steps}.")
@@ -342,7 +366,8 @@ def sample(model: PolyLSTM, steps: int, *, seed: int = 0, temperature: float = 1
     h = h[:, -1]
     out = frames[1:]
     for _ in range(steps):
-        v = model.sample_frame(h, generator=g, temperature=temperature)      # (n, P)
+        u = torch.rand(n, P, generator=g, device=dev)
+        v = model.sample_frame(h, u, temperature=temperature)      # (n, P)
         out.append(v)
         hh, state = model.context(v.unsqueeze(1), state)
         h = hh[:, -1]
@@ -358,7 +383,8 @@ def sample_frame_autoregressive(next_logit: Callable, n_keys: int, uniform) -> n
         next_logit: a function from the keys decided so far (a 0/1 array of length ``k``) to the
             logit of ``p(v_k = 1 | v_<k)``.
         n_keys: the frame's length.
-        uniform: ``n_keys`` numbers in [0, 1), the randomness (so a given ``uniform`` gives one answer).
+        uniform: ``n_keys`` numbers in [0, 1), the randomness (one ``uniform``, one answer; draw it
+            uniformly at random to sample).
 
     Returns:
         a ``(n_keys,)`` float array of 0/1.

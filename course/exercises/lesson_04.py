@@ -1,0 +1,299 @@
+"""Checks for lesson 04, polyphonic chorales: the piano-roll NLL in nats per frame, the per-key marginal
+baseline, the autoregressive mask and sampling a frame key by key.
+
+Expected answers come from the reference code in ``course.metrics`` and ``course.nn.polyphonic``.
+Sampling is checked without luck: the random numbers are an argument, so one answer is right.
+
+Lesson: 04_polyphonic_chorales
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .checking import Case, CheckFailure, compare_values, exercise, rng, run_cases
+
+LESSON = "04_polyphonic_chorales"
+
+
+def _t(a, dtype=None):
+    import torch
+
+    return torch.tensor(np.asarray(a), dtype=dtype or torch.float32)
+
+
+def _number(got, what: str = "your function") -> float:
+    """A float from a Python number or a one-element array/tensor."""
+    if hasattr(got, "detach"):
+        got = got.detach().cpu().numpy()
+    if isinstance(got, np.ndarray):
+        if got.size != 1:
+            raise CheckFailure(f"{what} returned an array of shape {got.shape}; return one number (nats per frame)")
+        got = got.reshape(()).item()
+    if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, float, np.integer, np.floating)):
+        raise CheckFailure(f"{what} returned {type(got).__name__}; return one number (nats per frame)")
+    return float(got)
+
+
+def _close(got: float, expected: float, rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    if not np.isfinite(got):
+        raise CheckFailure(f"your result is {got} (a log of 0 somewhere?)")
+    if not np.isclose(got, expected, rtol=rtol, atol=atol):
+        raise CheckFailure(f"wrong value: expected {expected:.6g}, got {got:.6g}")
+
+
+# ---------------------------------------------------------------------------- bernoulli_nll_per_frame
+def reference_bernoulli_nll_per_frame(logits, rolls, mask) -> float:
+    from ..metrics import nll_per_frame
+
+    return nll_per_frame(logits, rolls, mask)
+
+
+def _v_nll(got, logits, rolls, mask):
+    g = _number(got)
+    e = reference_bernoulli_nll_per_frame(logits, rolls, mask)
+    n_keys = logits.shape[-1]
+    if np.isfinite(g) and e and np.isclose(g * n_keys, e, rtol=1e-4):
+        raise CheckFailure(f"got {g:.6g}, {n_keys} times too small: sum over the keys of a frame, "
+                           "average only over the frames")
+    _close(g, e)
+
+
+def _cases_bernoulli_nll_per_frame() -> list[Case]:
+    import torch
+
+    r = rng("bernoulli_nll_per_frame")
+
+    def batch(B, T, P, density=0.25, scale=2.0, lengths=None):
+        logits = _t(r.normal(size=(B, T, P)) * scale)
+        rolls = _t(r.random((B, T, P)) < density)
+        lengths = lengths or [T] * B
+        mask = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
+        rolls = rolls * mask[..., None]                 # padding frames are silent, as collate makes them
+        return logits, rolls, mask
+
+    cases = [
+        Case("one frame of two keys, logits 0 (p = 1/2 each)",
+             (torch.zeros(1, 1, 2), _t([[[1.0, 0.0]]]), torch.ones(1, 1, dtype=torch.bool))),
+        Case("one piece, no padding", batch(1, 6, 5)),
+        Case("two pieces, no padding", batch(2, 5, 8)),
+        Case("padding frames are left out (lengths 7 and 3)", batch(2, 7, 6, lengths=[7, 3])),
+        Case("three pieces of lengths 4, 9 and 1", batch(3, 9, 88, density=0.05, lengths=[4, 9, 1])),
+    ]
+    z, v, m = batch(1, 3, 4)
+    z = _t([[[120.0, -120.0, 30.0, -30.0]] * 3])         # confident and wrong: log(sigmoid(-120)) underflows
+    v = _t([[[0.0, 1.0, 1.0, 0.0]] * 3])
+    cases.append(Case("very confident wrong guesses (logits of +-120)", (z, v, m)))
+    for i in range(3):
+        B, T, P = int(r.integers(1, 5)), int(r.integers(2, 12)), int(r.integers(3, 30))
+        lengths = [int(x) for x in r.integers(1, T + 1, size=B)]
+        lengths[0] = T
+        cases.append(Case(f"random #{i + 1}", batch(B, T, P, density=float(r.uniform(0.05, 0.5)),
+                                                     scale=float(r.uniform(0.5, 4)), lengths=lengths)))
+    for c in cases:
+        c.validate = _v_nll
+    return cases
+
+
+@exercise(LESSON, points=1)
+def bernoulli_nll_per_frame(func) -> None:
+    """Check ``bernoulli_nll_per_frame(logits (B, T, P), rolls (B, T, P), mask (B, T)) -> nats per frame``."""
+    run_cases("bernoulli_nll_per_frame", func, _cases_bernoulli_nll_per_frame(),
+              hint="F.binary_cross_entropy_with_logits(logits, rolls, reduction='none') gives one value per key "
+                   "(stable for large logits); sum it over the keys (dim=-1), keep the frames where mask is True, "
+                   "and divide their sum by the number of such frames")
+
+
+# ---------------------------------------------------------------------------- marginal_baseline_nll
+def reference_marginal_baseline_nll(train_rolls, test_rolls, smoothing: float = 1.0) -> float:
+    from ..metrics import marginal_nll
+
+    return marginal_nll(train_rolls, test_rolls, smoothing)
+
+
+def _v_marginal(got, train_rolls, test_rolls, smoothing=1.0):
+    g = _number(got)
+    _close(g, reference_marginal_baseline_nll(train_rolls, test_rolls, smoothing))
+
+
+def _cases_marginal_baseline_nll() -> list[Case]:
+    r = rng("marginal_baseline_nll")
+
+    def rolls(n, P, lo=2, hi=12, density=None):
+        dens = r.uniform(0.05, 0.6, size=P) if density is None else np.full(P, density)
+        return [(r.random((int(r.integers(lo, hi + 1)), P)) < dens).astype(np.uint8) for _ in range(n)]
+
+    hand_train = [np.array([[1, 0], [1, 0], [0, 0]], np.uint8)]
+    hand_test = [np.array([[1, 0], [0, 1]], np.uint8)]
+    silent_key = rolls(3, 6)
+    for x in silent_key:
+        x[:, 4] = 0                                        # key 4 never sounds in training ...
+    unseen_test = rolls(2, 6)
+    unseen_test[0][0, 4] = 1                               # ... but does in the test
+    cases = [
+        Case("by hand: 3 training frames, 2 test frames", (hand_train, hand_test)),
+        Case("a key that never sounds in training (smoothing keeps it possible)", (silent_key, unseen_test)),
+        Case("smoothing=0.5", (rolls(2, 5), rolls(2, 5)), {"smoothing": 0.5}),
+        Case("pieces of very different lengths: average over frames, not pieces",
+             (rolls(3, 4), [rolls(1, 4, 1, 1)[0], rolls(1, 4, 40, 40)[0]])),
+    ]
+    for i in range(3):
+        P = int(r.integers(3, 20))
+        cases.append(Case(f"random #{i + 1}", (rolls(int(r.integers(1, 6)), P), rolls(int(r.integers(1, 4)), P)),
+                          {"smoothing": float(np.round(r.uniform(0.1, 2.0), 2))}))
+    for c in cases:
+        c.validate = _v_marginal
+    return cases
+
+
+@exercise(LESSON, points=1)
+def marginal_baseline_nll(func) -> None:
+    """Check ``marginal_baseline_nll(train_rolls, test_rolls, smoothing=1.0) -> nats per frame``."""
+    run_cases("marginal_baseline_nll", func, _cases_marginal_baseline_nll(),
+              hint="stack all training frames (np.concatenate), p_k = (frames with key k on + smoothing) / "
+                   "(frames + 2 * smoothing); then average -sum_k [v_k log p_k + (1 - v_k) log(1 - p_k)] over "
+                   "all test frames together")
+
+
+# ---------------------------------------------------------------------------- autoregressive_mask
+def reference_autoregressive_mask(n: int):
+    from ..nn.polyphonic import autoregressive_mask as ref
+
+    return ref(n)
+
+
+def _v_mask(got, n):
+    if hasattr(got, "detach"):
+        g = got.detach().cpu().numpy()
+    elif isinstance(got, (np.ndarray, list, tuple)):
+        g = np.asarray(got)
+    else:
+        raise CheckFailure(f"expected a tensor or array of shape ({n}, {n}), got {type(got).__name__}")
+    try:
+        g = g.astype(np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailure("the mask must hold numbers or booleans (1/True = connected)") from None
+    if g.shape != (n, n):
+        raise CheckFailure(f"wrong shape: expected ({n}, {n}), got {g.shape}")
+    e = reference_autoregressive_mask(n).numpy().astype(np.float64)
+    if np.array_equal(g, e):
+        return
+    if n > 1 and np.array_equal(g, e.T):
+        raise CheckFailure("the mask is transposed: row k is output k, column j is input j, and output k may "
+                           "see input j only when j < k")
+    if np.any(np.diag(g) != 0):
+        raise CheckFailure("the diagonal must be 0: output k must not see input k, the very value it predicts")
+    k, j = (int(x) for x in np.argwhere(g != e)[0])
+    raise CheckFailure(f"wrong entry at [{k}, {j}]: expected {e[k, j]:g}, got {g[k, j]:g}")
+
+
+def _cases_autoregressive_mask() -> list[Case]:
+    r = rng("autoregressive_mask")
+    cases = [Case(f"n = {n}", (n,)) for n in (3, 1, 2, 88)]
+    cases += [Case(f"random #{i + 1}", (int(n),)) for i, n in enumerate(r.integers(4, 40, size=3))]
+    for c in cases:
+        c.validate = _v_mask
+    return cases
+
+
+@exercise(LESSON, points=1)
+def autoregressive_mask(func) -> None:
+    """Check ``autoregressive_mask(n) -> (n, n)`` with ``mask[k, j] = 1`` exactly when ``j < k``."""
+    run_cases("autoregressive_mask", func, _cases_autoregressive_mask(),
+              hint="torch.tril(torch.ones(n, n), diagonal=-1) keeps the entries strictly below the diagonal "
+                   "(row k = output k, column j = input j)")
+
+
+# ---------------------------------------------------------------------------- sample_frame_autoregressive
+class _Conditional:
+    """A small fully visible sigmoid belief net: ``logit_k = b_k + sum_{j<k} W[k, j] v_j``.
+
+    Called with the keys decided so far, ``v[:k]`` (any sequence of 0/1), it returns the logit of key ``k``.
+    """
+
+    def __init__(self, b, W):
+        self.b, self.W = np.asarray(b, np.float64), np.asarray(W, np.float64)
+
+    def __call__(self, prefix) -> float:
+        if hasattr(prefix, "detach"):
+            prefix = prefix.detach().cpu().numpy()
+        v = np.asarray(prefix, dtype=np.float64).reshape(-1)
+        k = len(v)
+        if k >= len(self.b):
+            raise ValueError(f"next_logit got {k} keys, but it predicts key k from the k keys before it "
+                             f"(0 to {len(self.b) - 1} of them); pass only v[:k]")
+        return float(self.b[k] + self.W[k, :k] @ v)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, _Conditional) and np.array_equal(self.b, other.b)
+                and np.array_equal(self.W, other.W))
+
+    __hash__ = None
+
+
+def reference_sample_frame_autoregressive(next_logit, n_keys: int, uniform):
+    from ..nn.polyphonic import sample_frame_autoregressive as ref
+
+    return ref(next_logit, n_keys, uniform)
+
+
+def _v_sample(got, next_logit, n_keys, uniform):
+    if hasattr(got, "detach"):
+        got = got.detach().cpu().numpy()
+    if not isinstance(got, (np.ndarray, list, tuple)):
+        raise CheckFailure(f"expected an array of {n_keys} zeros and ones, got {type(got).__name__}")
+    try:
+        g = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailure(f"expected an array of {n_keys} zeros and ones") from None
+    if g.shape != (n_keys,):
+        raise CheckFailure(f"wrong shape: expected ({n_keys},), got {g.shape}")
+    if not np.isin(g, (0.0, 1.0)).all():
+        raise CheckFailure("a frame holds only 0 and 1 (return the samples, not the probabilities)")
+    e = reference_sample_frame_autoregressive(next_logit, n_keys, uniform)
+    if not np.array_equal(g, e):
+        k = int(np.flatnonzero(g != e)[0])
+        raise CheckFailure(f"key {k} should be {int(e[k])}, got {int(g[k])} (keys before it agree: "
+                           f"{'yes' if np.array_equal(g[:k], e[:k]) else 'no'})")
+
+
+def _cases_sample_frame_autoregressive() -> list[Case]:
+    r = rng("sample_frame_autoregressive")
+
+    def fvsbn(n, coupling=3.0, bias=-1.0):
+        b = r.normal(size=n) + bias
+        W = np.tril(r.normal(size=(n, n)) * coupling, -1)
+        return _Conditional(b, W)
+
+    n = 12
+    chord_b = np.full(n, -4.0)
+    chord_b[0] = 3.0                                     # key 0 almost surely on ...
+    chord_W = np.zeros((n, n))
+    for k in range(n):
+        for j in range(k):
+            if k - j in (4, 7):
+                chord_W[k, j] = 6.0                      # ... and each key a third or a fifth above a sounding one
+    cases = [
+        Case("independent keys (the logit ignores the keys before)",
+             (_Conditional(r.normal(size=6), np.zeros((6, 6))), 6, r.random(6))),
+        Case("a chord: each key turns on a third and a fifth above it",
+             (_Conditional(chord_b, chord_W), n, r.uniform(0.05, 0.95, size=n))),
+        Case("one key", (_Conditional([0.3], [[0.0]]), 1, np.array([0.4]))),
+        Case("strongly coupled keys", (fvsbn(10, coupling=5.0), 10, r.random(10))),
+    ]
+    for i in range(3):
+        m = int(r.integers(4, 30))
+        cases.append(Case(f"random #{i + 1}", (fvsbn(m, coupling=float(r.uniform(1, 5))), m, r.random(m))))
+    for c in cases:
+        c.validate = _v_sample
+    return cases
+
+
+@exercise(LESSON, points=1)
+def sample_frame_autoregressive(func) -> None:
+    """Check ``sample_frame_autoregressive(next_logit, n_keys, uniform) -> (n_keys,) 0/1 array``."""
+    run_cases("sample_frame_autoregressive", func, _cases_sample_frame_autoregressive(),
+              hint="go through the keys in order: p = sigmoid(next_logit(v[:k])) from the keys already drawn, "
+                   "then v[k] = 1 if uniform[k] < p else 0, and only then move on to key k + 1")
+
+
+__all__ = ["bernoulli_nll_per_frame", "marginal_baseline_nll", "autoregressive_mask", "sample_frame_autoregressive"]

@@ -1,0 +1,345 @@
+"""Lesson 04 checks: the reference solutions pass quickly; the stub and known-wrong implementations
+fail; the random cases change under grading."""
+import contextlib
+import io
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course import check, metrics
+from course.exercises import exercises_of, lesson_04, pass_line
+from course.nn import polyphonic
+
+NAMES = ["bernoulli_nll_per_frame", "marginal_baseline_nll", "autoregressive_mask", "sample_frame_autoregressive"]
+
+
+def run_check(name, obj) -> str:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        getattr(check, name)(obj)
+    out = buf.getvalue()
+    assert out.count("\n") == 1, f"a check must print exactly one line, got {out!r}"
+    return out.strip()
+
+
+def stub(*args, **kwargs):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# ---------------------------------------------------------------- the solutions (as in the notebook)
+def bernoulli_nll_per_frame(logits, rolls, mask):
+    per_key = F.binary_cross_entropy_with_logits(logits, rolls, reduction="none")
+    per_frame = per_key.sum(dim=-1)
+    return (per_frame * mask).sum() / mask.sum()
+
+
+def marginal_baseline_nll(train_rolls, test_rolls, smoothing=1.0):
+    train = np.concatenate(train_rolls).astype(float)
+    test = np.concatenate(test_rolls).astype(float)
+    p = (train.sum(axis=0) + smoothing) / (len(train) + 2 * smoothing)
+    log_lik = test * np.log(p) + (1 - test) * np.log(1 - p)
+    return -log_lik.sum(axis=1).mean()
+
+
+def autoregressive_mask(n):
+    return torch.tril(torch.ones(n, n), diagonal=-1)
+
+
+def sample_frame_autoregressive(next_logit, n_keys, uniform):
+    v = np.zeros(n_keys)
+    for k in range(n_keys):
+        p = 1 / (1 + math.exp(-next_logit(v[:k])))
+        v[k] = 1.0 if uniform[k] < p else 0.0
+    return v
+
+
+SOLUTIONS = {"bernoulli_nll_per_frame": bernoulli_nll_per_frame, "marginal_baseline_nll": marginal_baseline_nll,
+             "autoregressive_mask": autoregressive_mask, "sample_frame_autoregressive": sample_frame_autoregressive}
+
+
+# ---------------------------------------------------------------- other right answers
+def nll_with_a_loop(logits, rolls, mask):
+    total, count = 0.0, 0
+    for b in range(logits.shape[0]):
+        for t in range(logits.shape[1]):
+            if mask[b, t]:
+                total += F.binary_cross_entropy_with_logits(logits[b, t], rolls[b, t], reduction="sum").item()
+                count += 1
+    return total / count
+
+
+def nll_logsigmoid(logits, rolls, mask):
+    ll = rolls * F.logsigmoid(logits) + (1 - rolls) * F.logsigmoid(-logits)
+    return -(ll.sum(-1)[mask]).mean().item()
+
+
+def mask_bool(n):
+    return np.arange(n)[None, :] < np.arange(n)[:, None]
+
+
+def sample_with_torch(next_logit, n_keys, uniform):
+    v = torch.zeros(n_keys)
+    for k in range(n_keys):
+        p = torch.sigmoid(torch.tensor(next_logit(v[:k].numpy())))
+        v[k] = (torch.tensor(uniform[k]) < p).float()
+    return v
+
+
+OTHER_RIGHT = {"bernoulli_nll_per_frame": [nll_with_a_loop, nll_logsigmoid],
+               "autoregressive_mask": [mask_bool], "sample_frame_autoregressive": [sample_with_torch]}
+
+
+# ---------------------------------------------------------------- known-wrong implementations
+def nll_mean_over_keys(logits, rolls, mask):
+    per_key = F.binary_cross_entropy_with_logits(logits, rolls, reduction="none")
+    return per_key[mask].mean()
+
+
+def nll_ignores_mask(logits, rolls, mask):
+    return F.binary_cross_entropy_with_logits(logits, rolls, reduction="none").sum(-1).mean()
+
+
+def nll_per_piece(logits, rolls, mask):
+    per_frame = F.binary_cross_entropy_with_logits(logits, rolls, reduction="none").sum(-1)
+    return (per_frame * mask).sum() / logits.shape[0]
+
+
+def nll_naive_log(logits, rolls, mask):
+    p = torch.sigmoid(logits)
+    ll = rolls * torch.log(p) + (1 - rolls) * torch.log(1 - p)
+    return -(ll.sum(-1) * mask).sum() / mask.sum()
+
+
+def nll_sigmoid_twice(logits, rolls, mask):
+    per_frame = F.binary_cross_entropy_with_logits(torch.sigmoid(logits), rolls, reduction="none").sum(-1)
+    return (per_frame * mask).sum() / mask.sum()
+
+
+def nll_in_bits(logits, rolls, mask):
+    return bernoulli_nll_per_frame(logits, rolls, mask) / math.log(2)
+
+
+def nll_wrong_sign(logits, rolls, mask):
+    return -bernoulli_nll_per_frame(logits, rolls, mask)
+
+
+def marginal_no_smoothing(train_rolls, test_rolls, smoothing=1.0):
+    train = np.concatenate(train_rolls).astype(float)
+    test = np.concatenate(test_rolls).astype(float)
+    p = train.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -(test * np.log(p) + (1 - test) * np.log(1 - p)).sum(axis=1).mean()
+
+
+def marginal_clipped_instead_of_smoothed(train_rolls, test_rolls, smoothing=1.0):
+    train = np.concatenate(train_rolls).astype(float)
+    test = np.concatenate(test_rolls).astype(float)
+    p = np.clip(train.mean(axis=0), 1e-3, 1 - 1e-3)
+    return -(test * np.log(p) + (1 - test) * np.log(1 - p)).sum(axis=1).mean()
+
+
+def marginal_per_piece(train_rolls, test_rolls, smoothing=1.0):
+    train = np.concatenate(train_rolls).astype(float)
+    p = (train.sum(axis=0) + smoothing) / (len(train) + 2 * smoothing)
+    per_piece = [-(t * np.log(p) + (1 - t) * np.log(1 - p)).sum(axis=1).mean() for t in test_rolls]
+    return float(np.mean(per_piece))
+
+
+def marginal_numerator_only(train_rolls, test_rolls, smoothing=1.0):
+    train = np.concatenate(train_rolls).astype(float)
+    test = np.concatenate(test_rolls).astype(float)
+    p = (train.sum(axis=0) + smoothing) / (len(train) + smoothing)
+    p = np.minimum(p, 1 - 1e-9)
+    return -(test * np.log(p) + (1 - test) * np.log(1 - p)).sum(axis=1).mean()
+
+
+def marginal_from_test(train_rolls, test_rolls, smoothing=1.0):
+    return marginal_baseline_nll(test_rolls, test_rolls, smoothing)
+
+
+def marginal_only_sounding_keys(train_rolls, test_rolls, smoothing=1.0):
+    train = np.concatenate(train_rolls).astype(float)
+    test = np.concatenate(test_rolls).astype(float)
+    p = (train.sum(axis=0) + smoothing) / (len(train) + 2 * smoothing)
+    return -(test * np.log(p)).sum(axis=1).mean()
+
+
+def marginal_fixed_smoothing(train_rolls, test_rolls, smoothing=1.0):
+    return marginal_baseline_nll(train_rolls, test_rolls, 1.0)
+
+
+def mask_with_diagonal(n):
+    return torch.tril(torch.ones(n, n))
+
+
+def mask_transposed(n):
+    return torch.triu(torch.ones(n, n), diagonal=1)
+
+
+def mask_all_ones(n):
+    return torch.ones(n, n)
+
+
+def mask_off_by_one(n):
+    return torch.tril(torch.ones(n, n), diagonal=-2)
+
+
+def sample_without_feedback(next_logit, n_keys, uniform):
+    v = np.zeros(n_keys)
+    for k in range(n_keys):
+        p = 1 / (1 + math.exp(-next_logit(np.zeros(k))))
+        v[k] = float(uniform[k] < p)
+    return v
+
+
+def sample_all_from_empty_prefix(next_logit, n_keys, uniform):
+    p = 1 / (1 + math.exp(-next_logit(np.zeros(0))))
+    return (np.asarray(uniform) < p).astype(float)
+
+
+def sample_inverted(next_logit, n_keys, uniform):
+    v = np.zeros(n_keys)
+    for k in range(n_keys):
+        p = 1 / (1 + math.exp(-next_logit(v[:k])))
+        v[k] = float(uniform[k] > p)
+    return v
+
+
+def sample_includes_current_key(next_logit, n_keys, uniform):
+    v = np.zeros(n_keys)
+    for k in range(n_keys):
+        p = 1 / (1 + math.exp(-next_logit(v[:k + 1])))
+        v[k] = float(uniform[k] < p)
+    return v
+
+
+def sample_returns_probabilities(next_logit, n_keys, uniform):
+    v, probs = np.zeros(n_keys), np.zeros(n_keys)
+    for k in range(n_keys):
+        probs[k] = 1 / (1 + math.exp(-next_logit(v[:k])))
+        v[k] = float(uniform[k] < probs[k])
+    return probs
+
+
+def sample_logit_as_probability(next_logit, n_keys, uniform):
+    v = np.zeros(n_keys)
+    for k in range(n_keys):
+        v[k] = float(uniform[k] < next_logit(v[:k]))
+    return v
+
+
+WRONG = {
+    "bernoulli_nll_per_frame": [nll_mean_over_keys, nll_ignores_mask, nll_per_piece, nll_naive_log,
+                                nll_sigmoid_twice, nll_in_bits, nll_wrong_sign],
+    "marginal_baseline_nll": [marginal_no_smoothing, marginal_clipped_instead_of_smoothed, marginal_per_piece,
+                              marginal_numerator_only, marginal_from_test, marginal_only_sounding_keys,
+                              marginal_fixed_smoothing],
+    "autoregressive_mask": [mask_with_diagonal, mask_transposed, mask_all_ones, mask_off_by_one],
+    "sample_frame_autoregressive": [sample_without_feedback, sample_all_from_empty_prefix, sample_inverted,
+                                    sample_includes_current_key, sample_returns_probabilities,
+                                    sample_logit_as_probability],
+}
+
+# what the fail line should point at, for the wrong answers whose mistake the check can name
+EXPECTED_MESSAGE = {
+    nll_mean_over_keys: "sum over the keys",
+    nll_naive_log: "log of 0",
+    mask_with_diagonal: "diagonal must be 0",
+    mask_transposed: "transposed",
+    sample_includes_current_key: "pass only v[:k]",
+    sample_returns_probabilities: "only 0 and 1",
+}
+
+
+def test_the_lesson_registers_its_exercises_under_unique_names():
+    assert [e.name for e in exercises_of("04_polyphonic_chorales")] == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_passes_quickly(name):
+    t0 = time.perf_counter()
+    assert run_check(name, SOLUTIONS[name]) == pass_line(name)
+    assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize("name, right", [(n, f) for n, fs in OTHER_RIGHT.items() for f in fs],
+                         ids=[f.__name__ for fs in OTHER_RIGHT.values() for f in fs])
+def test_other_right_answers_pass(name, right):
+    assert run_check(name, right) == pass_line(name)
+
+
+def test_the_reference_implementations_pass():
+    assert run_check("bernoulli_nll_per_frame", metrics.nll_per_frame) == pass_line("bernoulli_nll_per_frame")
+    assert run_check("marginal_baseline_nll", metrics.marginal_nll) == pass_line("marginal_baseline_nll")
+    assert run_check("autoregressive_mask", polyphonic.autoregressive_mask) == pass_line("autoregressive_mask")
+    assert run_check("sample_frame_autoregressive",
+                     polyphonic.sample_frame_autoregressive) == pass_line("sample_frame_autoregressive")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stub_fails(name):
+    out = run_check(name, stub)
+    assert out.startswith(f"FAIL {name}: case ") and "not implemented yet" in out
+
+
+@pytest.mark.parametrize("name, wrong", [(n, w) for n, ws in WRONG.items() for w in ws],
+                         ids=[w.__name__ for ws in WRONG.values() for w in ws])
+def test_wrong_implementation_fails(name, wrong):
+    out = run_check(name, wrong)
+    assert out.startswith(f"FAIL {name}: case '"), out
+    assert "Hint:" in out
+    if wrong in EXPECTED_MESSAGE:
+        assert EXPECTED_MESSAGE[wrong] in out, out
+
+
+def test_fail_lines_do_not_print_whole_answers():
+    out = run_check("autoregressive_mask", mask_off_by_one)
+    assert "[[" not in out and len(out) < 400
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_grading_seed_changes_the_random_cases(name, monkeypatch):
+    make = getattr(lesson_04, f"_cases_{name}")
+    monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
+    seen = make()
+
+    def key(args):
+        parts = []
+        for a in args:
+            if torch.is_tensor(a):
+                parts.append(a.numpy().tobytes())
+            elif isinstance(a, list):
+                parts.append(b"".join(np.asarray(x).tobytes() for x in a))
+            elif isinstance(a, np.ndarray):
+                parts.append(a.tobytes())
+            elif hasattr(a, "b"):
+                parts.append(a.b.tobytes() + a.W.tobytes())
+            else:
+                parts.append(repr(a))
+        return repr(parts)
+
+    answers = {key(c.args): SOLUTIONS[name](*c.args, **c.kwargs) for c in seen}
+
+    def memorized(*args, **kwargs):
+        return answers.get(key(args), None)
+
+    assert run_check(name, memorized) == pass_line(name)
+    monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
+    assert run_check(name, memorized).startswith(f"FAIL {name}: case ")
+    assert run_check(name, SOLUTIONS[name]) == pass_line(name)
+
+
+def test_checks_do_not_change_the_global_random_state():
+    torch.manual_seed(5)
+    np.random.seed(5)
+    a, b = torch.rand(2), np.random.rand(2)
+    torch.manual_seed(5)
+    np.random.seed(5)
+    for name in NAMES:
+        run_check(name, SOLUTIONS[name])
+    assert torch.equal(torch.rand(2), a) and np.array_equal(np.random.rand(2), b)
