@@ -29,6 +29,17 @@ def _toolkit():
     return tk
 
 
+def _stable_ids(svg: str) -> str:
+    """Renumber the SVG's element ids in document order, so the same music gives the same SVG
+    (verovio and music21 make random ids; stable ones keep saved notebooks diffing cleanly)."""
+    import re
+
+    mapping: dict = {}
+    for ident in re.findall(r'\bid="([^"]+)"', svg):
+        mapping.setdefault(ident, f"v{len(mapping)}")
+    return re.sub(r"[A-Za-z0-9_\-]+", lambda m: mapping.get(m.group(0), m.group(0)), svg)
+
+
 def _measure_window(music: Music, measures) -> tuple[float, float | None, str]:
     """Seconds ``(start, end)`` of the chosen measures and a note about what was left out."""
     bar = music.time_signature[0] * 4.0 / music.time_signature[1] * 60.0 / music.qpm   # seconds per measure
@@ -93,7 +104,7 @@ def _render(music, measures, width, scale):
     if not tk.loadData(xml):   # verovio takes a str, not bytes
         raise MusicError("verovio could not read the MusicXML made from this music.")
     pages = tk.getPageCount()
-    svg = tk.renderToSVG(1)
+    svg = _stable_ids(tk.renderToSVG(1))
     if pages > 1:
         note = (note + " " if note else "") + f"Page 1 of {pages}; choose fewer measures to see the rest."
     return svg, note
