@@ -14,6 +14,15 @@ from course.nn import polyphonic as P
 CPU = torch.device("cpu")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny recurrent models run fastest on one thread (and two threads crawl on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def rolls_of(lengths, n_keys=88, density=0.06, seed=0):
     r = np.random.default_rng(seed)
     return [(r.random((T, n_keys)) < density).astype(np.uint8) for T in lengths]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checking import Case, CheckFailure, compare_values, exercise, rng, run_cases
+from .checking import Case, CheckFailure, exercise, rng, run_cases
 
 LESSON = "04_polyphonic_chorales"
 
