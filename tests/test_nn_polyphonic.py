@@ -322,3 +322,22 @@ def test_keep_best_restores_the_best_validation_weights():
     for k, v in model.state_dict().items():
         assert torch.equal(v, snapshots[best_step][k])
     assert math.isclose(train.evaluate(model, [batch], P.loss_fn), hist.best_valid, rel_tol=1e-5)
+
+
+# ------------------------------------------------------------------------------------- the benchmark
+def test_the_benchmark_script_runs_in_fast_mode(repo_root, tmp_path):
+    """``benchmarks/polyphonic_nll.py --fast``: a smoke run of the whole pipeline (seconds)."""
+    import json
+    import subprocess
+    import sys
+
+    jsb = repo_root.parent / "shared" / "data" / "polyphonic" / "JSB_Chorales.mat"
+    sets = "jsb,course" if jsb.exists() else "course"
+    out = tmp_path / "nll.json"
+    run = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "polyphonic_nll.py"), "--fast",
+                          "--sets", sets, "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res["mode"] == "fast" and set(res["sets"]) == set(sets.split(","))
+    for r in res["sets"].values():
+        assert r["marginal"]["test_nll"] > 0 and r["PolyLSTM"]["test_nll"] > 0 and r["PolyNADE"]["test_nll"] > 0
