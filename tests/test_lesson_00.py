@@ -1,29 +1,16 @@
 """Lesson 00 checks: the reference solutions pass; the stub and known-wrong implementations fail;
 the random cases change under grading; a check is quick."""
-import contextlib
-import io
 import time
 
 import pytest
 
 from course import check, music
 from course.exercises import exercises_of, lesson_00, pass_line
+from exercise_helpers import run_check, stub
 
 NAMES = ["pitch_range", "transpose_melody"]
 
 
-def run_check(name, func) -> str:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        getattr(check, name)(func)
-    out = buf.getvalue()
-    assert out.count("\n") == 1, f"a check must print exactly one line, got {out!r}"
-    return out.strip()
-
-
-def stub(*args, **kwargs):
-    # YOUR CODE HERE
-    raise NotImplementedError()
 
 
 # ---------------------------------------------------------------- the solutions (as in the notebook)

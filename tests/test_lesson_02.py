@@ -1,7 +1,5 @@
 """Lesson 02 checks: the reference solutions pass; the stub and known-wrong implementations fail;
 the random cases change under grading."""
-import contextlib
-import io
 import time
 
 import numpy as np
@@ -10,22 +8,11 @@ import torch
 
 from course import check
 from course.exercises import exercises_of, lesson_02, pass_line
+from exercise_helpers import run_check, stub
 
 NAMES = ["rnn_cell_step", "fixed_rnn_step", "rnn_jacobian", "lstm_cell_step", "gru_cell_step"]
 
 
-def run_check(name, func) -> str:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        getattr(check, name)(func)
-    out = buf.getvalue()
-    assert out.count("\n") == 1, f"a check must print exactly one line, got {out!r}"
-    return out.strip()
-
-
-def stub(*args, **kwargs):
-    # YOUR CODE HERE
-    raise NotImplementedError()
 
 
 # ---------------------------------------------------------------- the solutions (as in the notebook)

@@ -1,7 +1,5 @@
 """Lesson 04 checks: the reference solutions pass quickly; the stub and known-wrong implementations
 fail; the random cases change under grading."""
-import contextlib
-import io
 import math
 import time
 
@@ -13,22 +11,11 @@ import torch.nn.functional as F
 from course import check, metrics
 from course.exercises import exercises_of, lesson_04, pass_line
 from course.nn import polyphonic
+from exercise_helpers import run_check, stub
 
 NAMES = ["bernoulli_nll_per_frame", "marginal_baseline_nll", "autoregressive_mask", "sample_frame_autoregressive"]
 
 
-def run_check(name, obj) -> str:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        getattr(check, name)(obj)
-    out = buf.getvalue()
-    assert out.count("\n") == 1, f"a check must print exactly one line, got {out!r}"
-    return out.strip()
-
-
-def stub(*args, **kwargs):
-    # YOUR CODE HERE
-    raise NotImplementedError()
 
 
 # ---------------------------------------------------------------- the solutions (as in the notebook)
