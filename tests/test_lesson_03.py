@@ -1,7 +1,5 @@
 """Lesson 03 checks: the reference solutions pass quickly; the stub and known-wrong implementations
 fail; the random cases change under grading."""
-import contextlib
-import io
 import time
 
 import pytest
@@ -11,22 +9,11 @@ from torch import nn
 
 from course import check
 from course.exercises import exercises_of, lesson_03, pass_line
+from exercise_helpers import run_check, stub
 
 NAMES = ["melody_lm", "melody_lm_loss", "apply_temperature", "top_k_filter"]
 
 
-def run_check(name, obj) -> str:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        getattr(check, name)(obj)
-    out = buf.getvalue()
-    assert out.count("\n") == 1, f"a check must print exactly one line, got {out!r}"
-    return out.strip()
-
-
-def stub(*args, **kwargs):
-    # YOUR CODE HERE
-    raise NotImplementedError()
 
 
 class StubLM(nn.Module):

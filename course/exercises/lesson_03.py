@@ -297,13 +297,19 @@ def _cases_apply_temperature() -> list[Case]:
         ("large logits (exp(1000) overflows)", [1000.0, 999.0, 0.0], 1.0),
         ("a tiny temperature", [1.0, 0.5, -1.0, 0.9], 0.01),
     ]
-    cases = [Case(name, (_t(z), T), expected=reference_apply_temperature(_t(z), T)) for name, z, T in fixed]
+    cases = [Case(name, (_t(z), T)) for name, z, T in fixed]
     for i in range(3):
         shape = (int(r.integers(2, 12)),) if i % 2 == 0 else (int(r.integers(2, 5)), int(r.integers(2, 9)))
         z = _t(r.normal(size=shape) * r.uniform(0.5, 4))
         T = float(np.round(r.uniform(0.2, 3.0), 3))
-        cases.append(Case(f"random #{i + 1}", (z, T), expected=reference_apply_temperature(z, T)))
+        cases.append(Case(f"random #{i + 1}", (z, T)))
+    for c in cases:
+        c.validate = _v_temperature
     return cases
+
+
+def _v_temperature(got, logits, temperature):
+    compare_values(got, reference_apply_temperature(logits, temperature))
 
 
 @exercise(LESSON, points=1)
