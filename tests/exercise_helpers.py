@@ -19,3 +19,42 @@ def stub(*args, **kwargs):
     """What the build puts in place of a solution."""
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+def contract_tests(names, solutions, wrong, *, stubs=None, expected_message=None):
+    """The three tests every lesson's checks owe: the solution passes in under 2 s, the stub fails,
+    and every known-wrong implementation fails with a hint (and, where given, a specific message).
+
+    Use in a test module as
+    ``test_solution_passes_quickly, test_stub_fails, test_wrong_implementation_fails = contract_tests(...)``.
+    """
+    import time
+
+    import pytest
+
+    from course.exercises import pass_line
+
+    stubs = stubs or {}
+    expected_message = expected_message or {}
+
+    @pytest.mark.parametrize("name", names)
+    def test_solution_passes_quickly(name):
+        t0 = time.perf_counter()
+        assert run_check(name, solutions[name]) == pass_line(name)
+        assert time.perf_counter() - t0 < 2.0
+
+    @pytest.mark.parametrize("name", names)
+    def test_stub_fails(name):
+        out = run_check(name, stubs.get(name, stub))
+        assert out.startswith(f"FAIL {name}: case ") and "not implemented yet" in out
+
+    @pytest.mark.parametrize("name, wrong_impl", [(n, w) for n, ws in wrong.items() for w in ws],
+                             ids=[w.__name__ for ws in wrong.values() for w in ws])
+    def test_wrong_implementation_fails(name, wrong_impl):
+        out = run_check(name, wrong_impl)
+        assert out.startswith(f"FAIL {name}: case '"), out
+        assert "Hint:" in out
+        if wrong_impl in expected_message:
+            assert expected_message[wrong_impl] in out, out
+
+    return test_solution_passes_quickly, test_stub_fails, test_wrong_implementation_fails

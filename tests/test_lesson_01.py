@@ -1,17 +1,14 @@
 """Lesson 01 checks: the reference solutions pass; the stub and known-wrong implementations fail;
 the random cases change under grading."""
-import time
 
 import numpy as np
 import pytest
 
 from course import check, music
 from course.exercises import exercises_of, lesson_01, pass_line
-from exercise_helpers import run_check, stub
+from exercise_helpers import contract_tests, run_check, stub
 
 NAMES = ["pitch_to_frequency", "seconds_to_steps", "pianoroll_to_notes", "melody_to_tokens"]
-
-
 
 
 # ---------------------------------------------------------------- the solutions (as in the notebook)
@@ -156,27 +153,6 @@ def test_the_lesson_registers_its_exercises_under_unique_names():
     assert [e.name for e in exercises_of("01_music_as_data")] == NAMES
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_solution_passes_quickly(name):
-    t0 = time.perf_counter()
-    assert run_check(name, SOLUTIONS[name]) == pass_line(name)
-    assert time.perf_counter() - t0 < 2.0
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_stub_fails(name):
-    out = run_check(name, stub)
-    assert out.startswith(f"FAIL {name}: case ") and "not implemented yet" in out
-
-
-@pytest.mark.parametrize("name, wrong", [(n, w) for n, ws in WRONG.items() for w in ws],
-                         ids=[w.__name__ for ws in WRONG.values() for w in ws])
-def test_wrong_implementation_fails(name, wrong):
-    out = run_check(name, wrong)
-    assert out.startswith(f"FAIL {name}: case '"), out
-    assert "Hint:" in out
-
-
 def _key(args) -> str:
     return repr([np.asarray(a).tobytes() if isinstance(a, np.ndarray) else a for a in args])
 
@@ -210,3 +186,7 @@ def test_reference_answers_agree_with_the_music_module():
     assert lesson_01.reference_melody_to_tokens([(60, 0, 4), (64, 6, 8)]) == ["C4", "d4", "REST", "d2", "E4", "d2"]
     assert lesson_01.reference_pitch_to_frequency(69) == 440.0
     np.testing.assert_array_equal(lesson_01.reference_seconds_to_steps([0.0, 0.25, 0.51], 120, 4), [0, 2, 4])
+
+
+test_solution_passes_quickly, test_stub_fails, test_wrong_implementation_fails = contract_tests(
+    NAMES, SOLUTIONS, WRONG)
