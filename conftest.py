@@ -14,3 +14,14 @@ ROOT = Path(__file__).resolve().parent
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run fastest on one thread; several threads on a busy CPU make them many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,13 +14,7 @@ from course.nn import polyphonic as P
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny recurrent models run fastest on one thread (and two threads crawl on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rolls_of(lengths, n_keys=88, density=0.06, seed=0):

@@ -9,13 +9,7 @@ TOL = dict(rtol=1e-5, atol=1e-5)
 B, T, D, H = 3, 7, 5, 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; several threads on a busy CPU make them many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _inputs(seed=0, dtype=torch.float32):
