@@ -58,3 +58,14 @@ def contract_tests(names, solutions, wrong, *, stubs=None, expected_message=None
             assert expected_message[wrong_impl] in out, out
 
     return test_solution_passes_quickly, test_stub_fails, test_wrong_implementation_fails
+
+
+def memorize(solution, cases, key):
+    """A cheat that returns the answers ``solution`` gave on ``cases`` (looked up by ``key(args)``)
+    and None otherwise: it passes the notebook's cases and must fail under a grading seed."""
+    answers = {key(c.args): solution(*c.args, **c.kwargs) for c in cases}
+
+    def memorized(*args, **kwargs):
+        return answers.get(key(args), None)
+
+    return memorized
