@@ -103,7 +103,7 @@ def test_every_student_notebook_fails_every_check(checked_lessons):
 def test_every_solution_passes_as_the_grader_runs_it(checked_lessons):
     """The solutions pass every check with the grader's new random cases and default limits
     (memory, time, display-only cells skipped): an honest student is never failed by the machinery."""
-    problems = [f"{name} {r.exercise}: {r.status}: {r.message[:200]}"
+    problems = [f"{name} {r.exercise}: {r.status}: {r.message[:200]} {result.notes}"
                 for name, result in checked_lessons.items() if name.startswith("solutions/")
                 for r in result.results if r.status != "passed"]
     assert not problems, "\n".join(problems)
@@ -248,3 +248,35 @@ def test_sanitize_drops_heavy_outputs_and_keeps_text():
     assert "image/png" in outs[1]["data"]
     assert "widgets" not in nb.metadata
     assert len(notes) == 3
+
+
+def test_kernels_talk_over_private_socket_files_not_shared_ports(tmp_path):
+    """Kernels started together cannot collide on a TCP port: their sockets are files in their job's folder."""
+    import nbval.kernel
+
+    from course.exercises import nbval_runner
+    from course.exercises.execute import current_env_kernel, socket_options
+
+    assert socket_options(tmp_path) == {"transport": "ipc", "ip": str(tmp_path.resolve() / "kernel")}
+    assert socket_options(tmp_path / ("x" * 100)) == {}        # too long for a socket name: TCP
+    km = current_env_kernel(tmp_path)
+    km.start_kernel(cwd=str(tmp_path))
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        reply = kc.execute_interactive("x = 6 * 7", timeout=60)
+        assert reply["content"]["status"] == "ok"
+        assert km.transport == "ipc"
+        assert sorted(p.name for p in tmp_path.glob("kernel-*"))      # the five sockets, as files
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+
+    original = nbval.kernel.KernelManager
+    try:
+        nbval_runner._private_kernel_sockets(str(tmp_path / "job"))
+        manager = nbval.kernel.KernelManager(kernel_name="python3")
+        assert (manager.transport, manager.ip) == ("ipc", str((tmp_path / "job").resolve() / "kernel"))
+    finally:
+        nbval.kernel.KernelManager = original

@@ -92,6 +92,14 @@ def test_single_note_energy_at_fundamental(pitch, hz):
     assert abs(audio[0]) < 1e-6 and abs(audio[-1]) < 1e-3
 
 
+def test_pitches_above_the_sample_rate_are_silent_not_an_error():
+    """A sampled melody can reach MIDI 127 (12.5 kHz), above what 16 kHz audio can carry: it is silent."""
+    audio = listen.synthesize([(60, 0.0, 0.5), (127, 0.5, 1.0), (120, 1.0, 1.5)], RATE, backend="numpy")
+    assert np.isfinite(audio).all() and np.max(np.abs(audio[: int(0.5 * RATE)])) > 0.1
+    assert np.max(np.abs(audio[int(0.6 * RATE): int(1.5 * RATE)])) < 1e-3
+    assert dominant_hz(listen.synthesize([(127, 0.0, 1.0)], 44100, backend="numpy"), 44100) == pytest.approx(12543.9, abs=5)
+
+
 def test_single_note_length_and_envelope():
     audio = listen.synthesize([(60, 0.5, 1.5)], RATE, backend="numpy")
     assert len(audio) == int(1.5 * RATE) + int(synth.RELEASE * RATE)

@@ -62,6 +62,27 @@ def _patch_nbval_for_dead_kernels() -> None:
     IPyNbFile.get_kernel_message = polling(IPyNbFile.get_kernel_message)
 
 
+def _private_kernel_sockets(folder: str) -> None:
+    """Start nbval's kernel with its sockets as files in ``folder`` (see ``execute.socket_options``):
+    several jobs start kernels at once, and TCP ports picked for two of them can collide."""
+    try:
+        import nbval.kernel as nbval_kernel
+    except ImportError:  # pragma: no cover
+        return
+    from .execute import socket_options
+
+    options = socket_options(folder)
+    manager = getattr(nbval_kernel, "KernelManager", None)
+    if not options or manager is None:
+        return
+
+    class _FileSocketKernelManager(manager):
+        def __init__(self, **kwargs):
+            super().__init__(**{**options, **kwargs})
+
+    nbval_kernel.KernelManager = _FileSocketKernelManager
+
+
 class _Recorder:
     """pytest plugin: one JSON line per notebook cell."""
 
@@ -125,6 +146,7 @@ def main(argv=None) -> int:
     import pytest
 
     _patch_nbval_for_dead_kernels()
+    _private_kernel_sockets(folder)
 
     pytest_args = [os.path.abspath(args.notebook), "-c", ini, "--rootdir", folder,
                    "-p", "nbval.plugin", "-p", "no:cacheprovider", "-p", "no:stepwise",

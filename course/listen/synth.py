@@ -151,6 +151,8 @@ def _oscillator(pitch: int, timbre: int, n: int, rate: int) -> np.ndarray:
     f = 440.0 * 2.0 ** ((pitch - 69) / 12.0)
     step = f / rate                                         # cycles per sample
     amps = [a for h, a in enumerate(TIMBRES[timbre % len(TIMBRES)], start=1) if h * f < 0.45 * rate and a > 0]
+    if not amps:            # even the fundamental is above what this sample rate can carry: silence
+        return np.zeros(n, dtype=np.float32)
     amps = np.asarray(amps, dtype=np.float32) / np.float32(np.sqrt(sum(a * a for a in amps)))
     offsets = np.arange(_BLOCK, dtype=np.float32) * np.float32(step)
     out = np.empty(n, dtype=np.float32)
