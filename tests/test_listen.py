@@ -467,6 +467,13 @@ def test_liveplot_throttles_redraws(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------- sheet music
+def test_score_keeps_engraver_warnings_out_of_the_notebook(capfd):
+    """A dense generated piece makes verovio warn about layout on stderr; students should not see that."""
+    roll = (np.random.default_rng(0).random((32, 88)) < 0.08).astype(np.uint8)
+    assert "<svg" in listen.score_svg(cm.from_pianoroll(roll, steps_per_quarter=1))
+    assert "[Warning]" not in capfd.readouterr().err
+
+
 def test_show_score_and_score_svg(chorale):
     score = listen.show_score(chorale)
     assert "<svg" in score._repr_html_() and score._repr_svg_().lstrip().startswith("<svg")

@@ -25,6 +25,8 @@ MAX_MEASURES = 48   # engraving more than this by default is slow and unreadable
 def _toolkit():
     import verovio
 
+    if hasattr(verovio, "enableLog") and hasattr(verovio, "LOG_ERROR"):
+        verovio.enableLog(verovio.LOG_ERROR)   # layout warnings ("highly compressed") are noise to a student
     tk = verovio.toolkit()
     return tk
 
