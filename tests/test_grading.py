@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,14 @@ def mixed(light, tmp_path_factory):
     (subs_dir / "notes.txt").write_text("not a notebook, and not .ipynb: skipped")
     before = _digest(subs_dir)
     out = tmp_path_factory.mktemp("report")
-    run = grading.grade(subs_dir, out, jobs=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=120,
-                        lessons_dir=lessons_dir, seed="test", memory_mb=3072, progress=False)
-    return run, out, subs_dir, before
+    scratch = tmp_path_factory.mktemp("scratch")      # this run's jobs, told apart from any other's
+    saved, tempfile.tempdir = tempfile.tempdir, str(scratch)
+    try:
+        run = grading.grade(subs_dir, out, jobs=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=120,
+                            lessons_dir=lessons_dir, seed="test", memory_mb=3072, progress=False)
+    finally:
+        tempfile.tempdir = saved
+    return run, out, subs_dir, before, scratch
 
 
 def _status(run, student, exercise):
@@ -89,7 +95,7 @@ def test_messages_say_what_happened(mixed):
 
 
 def test_the_submissions_are_never_modified(mixed):
-    run, out, subs_dir, before = mixed
+    run, out, subs_dir, before, _ = mixed
     after = _digest(subs_dir)
     assert {k: v for k, v in after.items() if k != "pwned.txt"} == before
     # A notebook can write to an absolute path (no OS-level sandbox without --run-as): it is reported.
@@ -100,7 +106,7 @@ def test_the_submissions_are_never_modified(mixed):
 
 
 def test_gradebook_summary_and_feedback(mixed):
-    run, out, _, _ = mixed
+    run, out, _, _, _ = mixed
     with open(out / "gradebook.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == grading.COLUMNS
@@ -120,19 +126,12 @@ def test_gradebook_summary_and_feedback(mixed):
 
 
 def test_no_job_outlives_the_grading(mixed):
-    """Kernels and their children are killed: no process carries a job marker afterwards."""
+    """Kernels and their children are killed: no process of this run's jobs (a job marker, a home
+    in this run's scratch folder) is left afterwards."""
     if not os.path.isdir("/proc"):
         pytest.skip("needs /proc")
-    leftovers = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                env = open(f"/proc/{entry.name}/environ", "rb").read()
-            except OSError:
-                continue
-            if sandbox.MARKER_ENV.encode() in env:
-                leftovers.append(entry.name)
-    assert not leftovers
+    assert list(mixed[4].iterdir()) == [], "every job's scratch folder is removed"
+    assert _carrying(sandbox.MARKER_ENV, f"HOME={mixed[4]}") == []
 
 
 def test_grading_against_the_real_lesson(repo_root, tmp_path):
@@ -273,26 +272,42 @@ def test_tamper_scan_leaves_ordinary_code_alone(src):
     assert tamper.scan_source(src, 0, ["pitch_range"]) == []
 
 
+def _carrying(*needles: str) -> list[int]:
+    """The processes whose environment contains every one of ``needles``."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                env = open(f"/proc/{entry.name}/environ", "rb").read()
+                if all(n.encode() in env for n in needles):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
 def test_kill_job_finds_processes_by_marker(tmp_path):
     if not os.path.isdir("/proc"):
         pytest.skip("needs /proc")
-    env = dict(os.environ, **{sandbox.MARKER_ENV: "marker-for-test"})
+    import time
+    import uuid
+
+    marker = f"marker-for-test-{uuid.uuid4().hex}"
+    env = dict(os.environ, **{sandbox.MARKER_ENV: marker})
     # a grandchild in a session of its own, as a kernel is: only the marker finds it
     p = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
                           "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
                           "time.sleep(60)"], env=env, start_new_session=True)
-    import time
-
-    time.sleep(1.0)
-    assert sandbox.kill_job(p.pid, "marker-for-test") >= 2
+    deadline = time.monotonic() + 30          # both started, however busy the machine
+    while len(_carrying(marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(_carrying(marker)) == 2
+    assert sandbox.kill_job(p.pid, marker) >= 2
     p.wait(timeout=10)
-    time.sleep(0.2)
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                assert b"marker-for-test" not in open(f"/proc/{entry.name}/environ", "rb").read()
-            except OSError:
-                pass
+    deadline = time.monotonic() + 10
+    while _carrying(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _carrying(marker) == []
 
 
 def test_memory_limit_applies_to_the_job(tmp_path):
