@@ -52,7 +52,7 @@ def socket_options(folder: str | Path) -> dict:
     """
     if os.name != "posix":
         return {}
-    base = Path(folder).resolve() / "kernel"
+    base = Path(folder).resolve() / ".kernel"   # hidden: a student globbing "*" does not see the sockets
     if len(str(base)) > 90:       # sockets are named "<base>-<port>"; Linux allows 107 bytes
         return {}
     base.parent.mkdir(parents=True, exist_ok=True)
