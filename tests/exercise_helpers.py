@@ -21,27 +21,36 @@ def stub(*args, **kwargs):
     raise NotImplementedError()
 
 
+GRADING_SEEDS = ("spring-term", "autumn-term", "resit", "0")
+
+
 def contract_tests(names, solutions, wrong, *, stubs=None, expected_message=None):
-    """The three tests every lesson's checks owe: the solution passes in under 2 s, the stub fails,
-    and every known-wrong implementation fails with a hint (and, where given, a specific message).
+    """The three tests every lesson's checks owe: the solution passes (with the notebook's cases and
+    under several graders' seeds, whose random cases differ), the stub fails, and every known-wrong
+    implementation fails with a hint (and, where given, a specific message) under every one of those seeds.
 
     Use in a test module as
-    ``test_solution_passes_quickly, test_stub_fails, test_wrong_implementation_fails = contract_tests(...)``.
+    ``test_solution_passes, test_stub_fails, test_wrong_implementation_fails = contract_tests(...)``.
     """
-    import time
-
     import pytest
 
     from course.exercises import pass_line
+    from course.exercises.checking import GRADING_SEED_ENV
 
     stubs = stubs or {}
     expected_message = expected_message or {}
 
+    def use_seed(monkeypatch, seed):
+        if seed is None:
+            monkeypatch.delenv(GRADING_SEED_ENV, raising=False)
+        else:
+            monkeypatch.setenv(GRADING_SEED_ENV, seed)
+
+    @pytest.mark.parametrize("seed", (None,) + GRADING_SEEDS)
     @pytest.mark.parametrize("name", names)
-    def test_solution_passes_quickly(name):
-        t0 = time.perf_counter()
+    def test_solution_passes(name, seed, monkeypatch):
+        use_seed(monkeypatch, seed)
         assert run_check(name, solutions[name]) == pass_line(name)
-        assert time.perf_counter() - t0 < 2.0
 
     @pytest.mark.parametrize("name", names)
     def test_stub_fails(name):
@@ -50,14 +59,16 @@ def contract_tests(names, solutions, wrong, *, stubs=None, expected_message=None
 
     @pytest.mark.parametrize("name, wrong_impl", [(n, w) for n, ws in wrong.items() for w in ws],
                              ids=[w.__name__ for ws in wrong.values() for w in ws])
-    def test_wrong_implementation_fails(name, wrong_impl):
+    @pytest.mark.parametrize("seed", (None,) + GRADING_SEEDS)
+    def test_wrong_implementation_fails(name, wrong_impl, seed, monkeypatch):
+        use_seed(monkeypatch, seed)
         out = run_check(name, wrong_impl)
         assert out.startswith(f"FAIL {name}: case '"), out
         assert "Hint:" in out
         if wrong_impl in expected_message:
             assert expected_message[wrong_impl] in out, out
 
-    return test_solution_passes_quickly, test_stub_fails, test_wrong_implementation_fails
+    return test_solution_passes, test_stub_fails, test_wrong_implementation_fails
 
 
 def memorize(solution, cases, key):
