@@ -93,6 +93,17 @@ def test_pieces_sequence_behaviour():
     assert notes["start"].dtype == np.int32 and len(notes["pitch"]) == len(pieces[0])
 
 
+def test_pieces_keep_their_upbeat():
+    """The index records each piece's upbeat in steps; the loaded Music has it in quarters."""
+    for name in ("chorales", "folk"):
+        pieces = data.load(name, "all")
+        for piece, info in list(zip(pieces, pieces.info))[:200]:
+            assert piece.pickup == (info["pickup"] / piece.steps_per_quarter) % piece.quarters_per_bar
+    first = data.load("chorales", "all")[0]
+    assert first.title == "bwv269" and first.pickup == 1.0          # one beat before the first bar line
+    assert sum(p.pickup > 0 for p in data.load("chorales", "all")) > 100
+
+
 def test_first_chorale_matches_catalogue():
     info = {p["id"]: p for p in data.load("chorales", "all").info}
     assert info["bwv269"]["riemenschneider"][0] == 1 and info["bwv269"]["bwv"] == "269"

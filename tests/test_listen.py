@@ -467,6 +467,22 @@ def test_liveplot_throttles_redraws(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------- sheet music
+def test_bars_follow_the_upbeat(chorale):
+    """BWV 269 (3/4, 120 qpm) has a one-beat upbeat: bar lines at beats 1, 4, 7, ...; measure 1
+    includes the upbeat, and measure 2 starts at beat 4 (2 s)."""
+    from course.listen.score import _measure_window
+
+    assert chorale.pickup == 1.0
+    _, ax = listen.plot_pianoroll(chorale)
+    lines = sorted(ln.get_xdata()[0] for ln in ax.lines if ln.get_xdata()[0] == ln.get_xdata()[1])  # vertical
+    assert lines[:3] == [1.0, 4.0, 7.0]
+    assert _measure_window(chorale, 1)[:2] == (0.0, 2.0)
+    assert _measure_window(chorale, (2, 3))[:2] == (2.0, 5.0)
+    plain = chorale.replace(pickup=0.0)
+    assert _measure_window(plain, (2, 3))[:2] == (1.5, 4.5)
+    assert "<svg" in listen.score_svg(chorale, measures=(2, 3))
+
+
 def test_score_keeps_engraver_warnings_out_of_the_notebook(capfd):
     """A dense generated piece makes verovio warn about layout on stderr; students should not see that."""
     roll = (np.random.default_rng(0).random((32, 88)) < 0.08).astype(np.uint8)

@@ -96,6 +96,50 @@ def test_music21_round_trip(chorale):
     np.testing.assert_allclose([n.end for n in back], [n.end for n in chorale], atol=1e-6)
 
 
+def test_upbeat_is_kept_validated_and_shown(chorale):
+    """BWV 269 starts with a one-beat upbeat in 3/4: its bar lines fall at beats 1, 4, 7, ..."""
+    assert chorale.pickup == 1.0 and chorale.quarters_per_bar == 3.0 and "upbeat 1 quarter" in repr(chorale)
+    np.testing.assert_allclose(chorale.bar_lines(4.0), [0.5, 2.0, 3.5])      # seconds at 120 qpm
+    assert melody().pickup == 0.0 and "upbeat" not in repr(melody())
+    np.testing.assert_allclose(melody().bar_lines(4.0), [2.0, 4.0])
+    assert Music(time_signature=(3, 4), pickup=3.0).pickup == 0.0          # a whole bar is no upbeat
+    assert Music(time_signature=(4, 4), pickup=5.0).pickup == 1.0
+    for bad in (-1, float("nan"), "one"):
+        with pytest.raises(course.CourseError, match="pickup"):
+            Music(pickup=bad)
+
+
+def test_upbeat_survives_music21_musicxml_and_trim(chorale, tmp_path):
+    import music21
+
+    from course.music.m21 import pickup_quarters
+
+    score = music.to_music21(chorale)
+    first, second = list(score.parts[0].getElementsByClass(music21.stream.Measure))[:2]
+    assert (first.number, float(first.duration.quarterLength), first.paddingLeft) == (0, 1.0, 2.0)
+    assert [n.nameWithOctave for n in first.notes] == ["G4"]                # Bach's upbeat
+    assert [(n.nameWithOctave, float(n.quarterLength)) for n in second.notes] == [("G4", 2.0), ("D5", 1.0)]
+    back = music.from_music21(score)
+    assert back.pickup == 1.0
+    np.testing.assert_allclose([n.start for n in back], [n.start for n in chorale], atol=1e-6)
+    path = score.write("musicxml", fp=str(tmp_path / "bwv269.musicxml"))
+    assert pickup_quarters(music21.converter.parse(path)) == 1.0
+    q = chorale.seconds_per_quarter
+    assert music.trim(chorale, 0.0, 4.0).pickup == 1.0          # from the start: the same upbeat
+    assert music.trim(chorale, 4 * q, 10.0).pickup == 0.0       # from a bar line: none
+    assert music.trim(chorale, 5 * q, 10.0).pickup == 2.0       # a beat into a bar: two beats to the next line
+    assert music.transpose(chorale, 2).pickup == 1.0 and music.with_tempo(chorale, 60).pickup == 1.0
+
+
+@pytest.mark.parametrize("pickup, metre", [(1.0, (3, 4)), (0.5, (6, 8)), (1.5, (6, 8)), (2.0, (4, 4)), (0.0, (4, 4))])
+def test_upbeat_survives_midi(pickup, metre):
+    """MIDI marks an upbeat with a short first bar in a metre of its own (1/4, then 3/4)."""
+    piece = Music(notes=((60, 0.0, 0.25), (62, 0.25, 1.0)), time_signature=metre, pickup=pickup)
+    back = music.read_midi(music.to_midi(piece))
+    assert (back.pickup, back.time_signature) == (pickup, metre)
+    assert len(music.to_pretty_midi(piece).time_signature_changes) == (2 if pickup else 1)
+
+
 def test_music21_ties_merge_and_repeats():
     import music21
 

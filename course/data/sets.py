@@ -56,7 +56,7 @@ class _Store:
         return Music.from_arrays(n["pitch"], n["start"] * self.seconds_per_step, n["end"] * self.seconds_per_step,
                                  velocity=np.full(len(n["pitch"]), int(self.index["velocity"])), part=n["part"],
                                  qpm=self.qpm, time_signature=tuple(p["time_signature"]), parts=self.parts,
-                                 title=title, steps_per_quarter=self.spq)
+                                 title=title, steps_per_quarter=self.spq, pickup=p.get("pickup", 0) / self.spq)
 
 
 def _store(name: str) -> _Store:

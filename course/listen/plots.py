@@ -89,9 +89,8 @@ def plot_pianoroll(music, ax=None, steps_per_quarter: int = 4, *, time: str = "b
     ax.set_xlim(0, max(float(x1.max()), 1e-9))
     _pitch_axis(ax, lo, hi)
     if time == "beats":
-        beats_per_bar = music.time_signature[0] * 4.0 / music.time_signature[1]
-        for b in np.arange(0, float(x1.max()) + 1e-9, beats_per_bar)[1:200]:
-            ax.axvline(b, color="#bbb", linewidth=0.6, zorder=0)
+        for b in (music.bar_lines(float(x1.max()) * music.seconds_per_quarter) / music.seconds_per_quarter)[:200]:
+            ax.axvline(b, color="#bbb", linewidth=0.6, zorder=0)      # after the upbeat, if there is one
     ax.set_xlabel({"beats": "time (beats)", "seconds": "time (s)", "steps": f"time (steps of 1/{steps_per_quarter} beat)"}[time])
     ax.set_ylabel("pitch")
     ax.set_title(music.title if title is None else title)

@@ -44,14 +44,15 @@ def _stable_ids(svg: str) -> str:
 
 def _measure_window(music: Music, measures) -> tuple[float, float | None, str]:
     """Seconds ``(start, end)`` of the chosen measures and a note about what was left out."""
-    bar = music.time_signature[0] * 4.0 / music.time_signature[1] * 60.0 / music.qpm   # seconds per measure
-    total = max(1, int(-(-round(music.duration / bar, 6) // 1)))
+    bar = music.quarters_per_bar * music.seconds_per_quarter      # seconds per measure
+    upbeat = music.pickup * music.seconds_per_quarter           # an upbeat belongs to measure 1
+    total = max(1, int(-(-round((music.duration - upbeat) / bar, 6) // 1)))
     if measures is None:
         if total <= MAX_MEASURES:
             return 0.0, None, ""
         first, last = 1, MAX_MEASURES
         note = f"Showing measures 1-{MAX_MEASURES} of {total} (pass measures=(first, last) for others)."
-        return 0.0, last * bar, note
+        return 0.0, upbeat + last * bar, note
     if isinstance(measures, bool):
         raise MusicError(f"measures must be a count or (first, last), got {measures!r}.")
     if isinstance(measures, int):
@@ -67,7 +68,7 @@ def _measure_window(music: Music, measures) -> tuple[float, float | None, str]:
         raise MusicError(f"This piece has {total} measure(s); measure {first} does not exist.")
     last = min(last, total)
     note = f"Measures {first}-{last} of {total}." if (first, last) != (1, total) else ""
-    return (first - 1) * bar, last * bar, note
+    return (0.0 if first == 1 else upbeat + (first - 1) * bar), upbeat + last * bar, note
 
 
 def score_svg(music, measures=None, *, width: int = 2100, scale: int = 40) -> str:
@@ -124,8 +125,9 @@ def _musicxml(music: Music) -> str:
     except Exception:                       # too few notes to tell: no key signature
         key = None
     for part in score.parts:
-        if key is not None:
-            part.insert(0, copy.deepcopy(key))
+        if key is not None:       # into the first measure when there are measures (a piece with an upbeat)
+            first = part.getElementsByClass("Measure").first()
+            (first if first is not None else part).insert(0, copy.deepcopy(key))
     for note in score.recurse().notes:
         for pitch in note.pitches:
             acc = pitch.accidental

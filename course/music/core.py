@@ -59,6 +59,8 @@ class Music:
         parts: one :class:`Part` per voice; ``Note.part`` indexes into it.
         title: a label such as ``"bwv269"``.
         steps_per_quarter: set when note times lie on a grid of that many steps per quarter.
+        pickup: quarter notes before the first bar line (an upbeat, *anacrusis*), 0 when the piece
+            starts on a downbeat; bar lines fall at ``pickup + k * quarters_per_bar`` quarters.
 
     Build one from arrays with :meth:`Music.from_arrays`, from a file with
     ``course.music.read_midi``, from music21 with ``course.music.from_music21``.
@@ -70,6 +72,7 @@ class Music:
     parts: tuple = field(default_factory=lambda: (Part(),))
     title: str = ""
     steps_per_quarter: int | None = None
+    pickup: float = 0.0
 
     def __post_init__(self):
         notes = tuple(n if isinstance(n, Note) else _as_note(n) for n in self.notes)
@@ -84,6 +87,17 @@ class Music:
         if len(ts) != 2 or ts[0] <= 0 or ts[1] <= 0:
             raise MusicError(f"time_signature must be two positive numbers like (4, 4), got {self.time_signature!r}.")
         parts = tuple(self.parts) or (Part(),)
+        try:
+            pickup = float(self.pickup)
+        except (TypeError, ValueError):
+            raise MusicError(f"pickup must be a number of quarter notes, got {self.pickup!r}.") from None
+        bar = ts[0] * 4.0 / ts[1]
+        if not np.isfinite(pickup) or pickup < 0:
+            raise MusicError(f"pickup must be 0 or more quarter notes (the upbeat before the first bar line), "
+                             f"got {self.pickup!r}.")
+        pickup = pickup % bar
+        if pickup < 1e-6 or bar - pickup < 1e-6:   # on a bar line, give or take rounding
+            pickup = 0.0
         if notes:
             a = np.array([(n.pitch, n.start, n.end, n.velocity, n.part) for n in notes], dtype=np.float64)
             _validate_arrays(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4], len(parts))
@@ -94,6 +108,7 @@ class Music:
         object.__setattr__(self, "qpm", qpm)
         object.__setattr__(self, "time_signature", ts)
         object.__setattr__(self, "parts", parts)
+        object.__setattr__(self, "pickup", pickup)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -126,8 +141,9 @@ class Music:
     def __repr__(self) -> str:
         t = f", {self.title!r}" if self.title else ""
         grid = f", grid 1/{self.steps_per_quarter} quarter" if self.steps_per_quarter else ""
+        upbeat = f", upbeat {self.pickup:g} quarter{'s' if self.pickup != 1 else ''}" if self.pickup else ""
         return (f"Music({len(self.notes)} notes, {len(self.parts)} part{'s' if len(self.parts) != 1 else ''}, "
-                f"{self.duration:.1f} s, {self.qpm:g} qpm{grid}{t})")
+                f"{self.duration:.1f} s, {self.qpm:g} qpm{grid}{upbeat}{t})")
 
     @property
     def duration(self) -> float:
@@ -137,6 +153,19 @@ class Music:
     @property
     def seconds_per_quarter(self) -> float:
         return 60.0 / self.qpm
+
+    @property
+    def quarters_per_bar(self) -> float:
+        """Quarter notes in one bar of the time signature: 4 in 4/4, 3 in 3/4, 3 in 6/8."""
+        return self.time_signature[0] * 4.0 / self.time_signature[1]
+
+    def bar_lines(self, until: float | None = None) -> np.ndarray:
+        """Times in seconds of the bar lines after the start, up to ``until`` (default: the end),
+        counting from the upbeat (``pickup``) if there is one."""
+        until = self.duration if until is None else float(until)
+        spq = self.seconds_per_quarter
+        first = self.pickup if self.pickup else self.quarters_per_bar
+        return np.arange(first * spq, until + 1e-9, self.quarters_per_bar * spq)
 
     def arrays(self) -> dict:
         """The notes as NumPy arrays: ``pitch, start, end, velocity, part`` (times in seconds)."""

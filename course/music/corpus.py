@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import MusicError
 from .core import Music, Note
-from .m21 import from_music21
+from .m21 import from_music21, pickup_quarters
 
 __all__ = ["music21_version", "corpus_dir", "corpus_files", "chorale_catalogue", "read_corpus"]
 
@@ -68,24 +68,6 @@ def chorale_catalogue() -> list[dict]:
         out.append({"riemenschneider": int(r), "bwv": str(info["bwv"]),
                     "stem": _CHORALE_FILE_ALIASES.get(stem, stem), "title": str(info.get("title") or "")})
     return out
-
-
-def _pickup_quarters(score) -> float:
-    """Length in quarters of an incomplete first bar (an upbeat), 0 if the first bar is full."""
-    import music21
-
-    try:
-        part = score.parts[0] if isinstance(score, music21.stream.Score) and len(score.parts) else score
-        measures = part.getElementsByClass(music21.stream.Measure)
-        if not measures:
-            return 0.0
-        first = measures[0]
-        ts = first.timeSignature or first.getContextByClass(music21.meter.TimeSignature)
-        bar = float(ts.barDuration.quarterLength) if ts is not None else 4.0
-        have = float(first.duration.quarterLength)
-        return have if 0 < have < bar else 0.0
-    except Exception:  # unusual streams: no upbeat information
-        return 0.0
 
 
 def _ending_bars(part, measures: list) -> dict | None:
@@ -330,7 +312,7 @@ def read_corpus(path: str, *, qpm: float = 120.0, expand_repeats: bool = False) 
             except (TypeError, ValueError):
                 number = None
             rec = {"number": number, "title": str((md.title if md is not None else None) or ""),
-                   "music": None, "error": None, "pickup": _pickup_quarters(score),
+                   "music": None, "error": None, "pickup": pickup_quarters(score),
                    "repeats": "written" if _has_repeats(score) else "none"}
             try:
                 if expand_repeats and rec["repeats"] == "written":

@@ -9,7 +9,7 @@ from fractions import Fraction
 from ..errors import MusicError
 from .core import Music, Note, Part
 
-__all__ = ["from_music21", "to_music21"]
+__all__ = ["from_music21", "to_music21", "pickup_quarters"]
 
 
 def _expand(score):
@@ -19,6 +19,24 @@ def _expand(score):
     except Exception:
         return score, False
     return expanded, True
+
+
+def pickup_quarters(score) -> float:
+    """Length in quarters of an incomplete first bar (an upbeat), 0 if the first bar is full."""
+    import music21
+
+    try:
+        part = score.parts[0] if isinstance(score, music21.stream.Score) and len(score.parts) else score
+        measures = part.getElementsByClass(music21.stream.Measure)
+        if not measures:
+            return 0.0
+        first = measures[0]
+        ts = first.timeSignature or first.getContextByClass(music21.meter.TimeSignature)
+        bar = float(ts.barDuration.quarterLength) if ts is not None else 4.0
+        have = float(first.duration.quarterLength)
+        return have if 0 < have < bar else 0.0
+    except Exception:  # unusual streams: no upbeat information
+        return 0.0
 
 
 def from_music21(stream, *, qpm: float | None = None, expand_repeats: bool = True, title: str | None = None,
@@ -41,6 +59,7 @@ def from_music21(stream, *, qpm: float | None = None, expand_repeats: bool = Tru
     if not isinstance(stream, music21.stream.Stream):
         raise MusicError(f"from_music21 needs a music21 stream (Score, Part, ...), not {type(stream).__name__}.")
     score = stream
+    pickup = pickup_quarters(score)
     if expand_repeats:
         score, _ = _expand(score)
     try:
@@ -84,7 +103,8 @@ def from_music21(stream, *, qpm: float | None = None, expand_repeats: bool = Tru
         md = getattr(score, "metadata", None) or getattr(stream, "metadata", None)
         if md is not None:
             title = md.title or md.corpusFilePath or ""
-    return Music(notes=tuple(notes), qpm=float(qpm), time_signature=ts, parts=tuple(parts), title=str(title))
+    return Music(notes=tuple(notes), qpm=float(qpm), time_signature=ts, parts=tuple(parts), title=str(title),
+                 pickup=pickup)
 
 
 def _ql(seconds: float, qpm: float) -> Fraction:
@@ -95,10 +115,19 @@ def _ql(seconds: float, qpm: float) -> Fraction:
 def to_music21(music: Music):
     """Convert a :class:`Music` to a ``music21.stream.Score`` (one Part per part).
 
-    Times are rounded to 1/48 of a quarter note so the result can be notated.
+    Times are rounded to 1/48 of a quarter note so the result can be notated. A piece with an
+    upbeat (``music.pickup``) gets measures, the first one short (music21's measure 0), so
+    its bar lines fall where the composer put them; otherwise music21 makes measures when
+    it writes the score.
     """
     import music21
 
+    shift = Fraction(0)
+    if music.pickup:
+        # notes go in one upbeat-complement later, so the measures music21 makes line up with the
+        # real bar lines; the first measure then loses that much silence at its start
+        shift = Fraction(music.quarters_per_bar).limit_denominator(48) - _ql(music.pickup * music.seconds_per_quarter,
+                                                                                music.qpm)
     score = music21.stream.Score()
     if music.title:
         score.insert(0, music21.metadata.Metadata(title=music.title))
@@ -119,6 +148,35 @@ def to_music21(music: Music):
             else:
                 el = music21.chord.Chord([x.pitch for x in ns], quarterLength=ql)
             el.volume.velocity = ns[0].velocity
-            part.insert(off, el)
+            part.insert(off + shift, el)
+        if shift:
+            part = _with_upbeat(part, shift)
         score.insert(0, part)
     return score
+
+
+def _with_upbeat(part, shift: Fraction):
+    """``part`` (notes placed ``shift`` quarters late) in measures whose first one is an upbeat."""
+    import music21
+
+    measured = part.makeNotation(inPlace=False)
+    measures = list(measured.getElementsByClass(music21.stream.Measure))
+    if not measures:
+        return part
+    first = measures[0]
+    for el in list(first.notesAndRests):
+        off, end = Fraction(el.offset), Fraction(el.offset) + Fraction(el.duration.quarterLength)
+        if end <= shift:                     # the silence added in front: goes
+            first.remove(el)
+        elif off < shift:                    # a rest reaching past it: shortened
+            el.duration.quarterLength = end - shift
+            first.remove(el)
+            first.insert(shift, el)
+    for el in list(first.notesAndRests):
+        first.setElementOffset(el, Fraction(el.offset) - shift)
+    first.paddingLeft = float(shift)
+    for k, m in enumerate(measures):
+        m.number = k                         # the upbeat is measure 0, as in a printed score
+        if k:
+            measured.setElementOffset(m, Fraction(m.offset) - shift)
+    return measured

@@ -120,10 +120,16 @@ def from_pretty_midi(pm, *, drums: bool = False, title: str = "") -> Music:
     if not (MIN_QPM <= qpm <= MAX_QPM):
         raise MusicError(f"The file's tempo is {qpm:g} quarter notes per minute, which is not plausible "
                          f"(expected {MIN_QPM:g} to {MAX_QPM:g}); the file is probably corrupt.")
-    ts = (4, 4)
-    if pm.time_signature_changes:
-        t0 = pm.time_signature_changes[0]
-        ts = (int(t0.numerator), int(t0.denominator))
+    ts, pickup = (4, 4), 0.0
+    changes = sorted(pm.time_signature_changes, key=lambda c: c.time)
+    if changes:
+        ts = (int(changes[0].numerator), int(changes[0].denominator))
+        if len(changes) > 1 and changes[0].time <= 0 < changes[1].time:
+            # an upbeat written the usual MIDI way: a short first bar in a metre of its own, then the real one
+            short = changes[0].numerator * 4.0 / changes[0].denominator
+            real = changes[1].numerator * 4.0 / changes[1].denominator
+            if 0 < short < real and abs(changes[1].time * qpm / 60.0 - short) < 1e-3:
+                ts, pickup = (int(changes[1].numerator), int(changes[1].denominator)), short
     parts, notes, drum_notes = [], [], 0
     for inst in pm.instruments:
         if inst.is_drum and not drums:
@@ -139,7 +145,15 @@ def from_pretty_midi(pm, *, drums: bool = False, title: str = "") -> Music:
             raise MusicError(f"This MIDI file has only drum tracks ({drum_notes} drum hits) and no pitched notes. "
                              "Use read_midi(..., drums=True) to keep them.")
         raise MusicError("This MIDI file contains no notes.")
-    return Music(notes=tuple(notes), qpm=qpm, time_signature=ts, parts=tuple(parts), title=title)
+    return Music(notes=tuple(notes), qpm=qpm, time_signature=ts, parts=tuple(parts), title=title, pickup=pickup)
+
+
+def _upbeat_metre(pickup: float, denominator: int) -> tuple[int, int] | None:
+    """The time signature of a bar ``pickup`` quarters long, e.g. 1 quarter -> 1/4, 1.5 -> 3/8."""
+    for d in sorted({denominator, 4, 8, 16, 32, 64}):
+        if d >= denominator and abs(pickup * d / 4 - round(pickup * d / 4)) < 1e-6 and round(pickup * d / 4) >= 1:
+            return int(round(pickup * d / 4)), d
+    return None
 
 
 def to_pretty_midi(music: Music):
@@ -147,7 +161,13 @@ def to_pretty_midi(music: Music):
     import pretty_midi
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=music.qpm)
-    pm.time_signature_changes.append(pretty_midi.TimeSignature(music.time_signature[0], music.time_signature[1], 0.0))
+    num, den = music.time_signature
+    upbeat = _upbeat_metre(music.pickup, den) if music.pickup else None
+    if upbeat:       # a short first bar, then the piece's metre: how MIDI files mark an upbeat
+        pm.time_signature_changes.append(pretty_midi.TimeSignature(upbeat[0], upbeat[1], 0.0))
+        pm.time_signature_changes.append(pretty_midi.TimeSignature(num, den, music.pickup * music.seconds_per_quarter))
+    else:
+        pm.time_signature_changes.append(pretty_midi.TimeSignature(num, den, 0.0))
     insts = [pretty_midi.Instrument(program=p.program, is_drum=p.is_drum, name=p.name) for p in music.parts]
     for n in music.notes:
         insts[n.part].notes.append(pretty_midi.Note(velocity=max(1, int(n.velocity)), pitch=int(n.pitch),

@@ -67,7 +67,9 @@ def trim(music: Music, start: float = 0.0, end: float | None = None) -> Music:
         raise MusicError(f"trim needs end > start, got start={start} and end={end}.")
     notes = tuple(n._replace(start=max(n.start, start) - start, end=min(n.end, end) - start)
                   for n in music.notes if n.end > start and n.start < end)
-    return music.replace(notes=notes)
+    # the bar lines stay where they were: the new upbeat runs from the cut to the next one
+    pickup = (music.pickup - start / music.seconds_per_quarter) % music.quarters_per_bar
+    return music.replace(notes=notes, pickup=pickup)
 
 
 def with_tempo(music: Music, qpm: float) -> Music:
