@@ -1,6 +1,7 @@
 """Helpers shared by the lesson check tests (tests/test_lesson_NN.py)."""
 import contextlib
 import io
+import sys
 
 
 def run_check(name: str, obj) -> str:
@@ -80,3 +81,14 @@ def memorize(solution, cases, key):
         return answers.get(key(args), None)
 
     return memorized
+
+
+def peek_at_the_check(*args, **kwargs):
+    """A cheat: walk up the call stack to the check and return the answer it holds for this case."""
+    frame = getattr(sys, "_get" + "frame")(1)
+    while frame is not None:
+        case = frame.f_locals.get("case")
+        if getattr(case, "expected", None) is not None:
+            return case.expected
+        frame = frame.f_back
+    return None

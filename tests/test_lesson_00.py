@@ -6,7 +6,7 @@ import pytest
 
 from course import check, music
 from course.exercises import exercises_of, lesson_00, pass_line
-from exercise_helpers import run_check, stub
+from exercise_helpers import peek_at_the_check, run_check, stub
 
 NAMES = ["pitch_range", "transpose_melody"]
 
@@ -78,10 +78,21 @@ def transpose_returns_input(melody, semitones):
     return melody
 
 
+def transpose_drops_part(melody, semitones):       # a new Note without its part: every note lands in part 0
+    return melody.replace(notes=tuple(music.Note(n.pitch + semitones, n.start, n.end, n.velocity)
+                                      for n in melody.notes))
+
+
+def transpose_drops_velocity(melody, semitones):   # a new Note with the default velocity and part
+    return melody.replace(notes=tuple(music.Note(n.pitch + semitones, n.start, n.end) for n in melody.notes))
+
+
 WRONG = {
-    "pitch_range": [range_first_last, range_swapped, range_width, range_of_first_part, range_of_times],
+    "pitch_range": [range_first_last, range_swapped, range_width, range_of_first_part, range_of_times,
+                    peek_at_the_check],
     "transpose_melody": [transpose_loses_tempo, transpose_notes_list, transpose_first_note_only, transpose_octaves,
-                         transpose_up_only, transpose_returns_input],
+                         transpose_up_only, transpose_returns_input, transpose_drops_part, transpose_drops_velocity,
+                         peek_at_the_check],
 }
 
 
@@ -112,6 +123,40 @@ def test_fail_lines_say_what_was_wrong():
     assert "not a list" in run_check("transpose_melody", transpose_notes_list)
     assert "tempo" in run_check("transpose_melody", transpose_loses_tempo)
     assert "moved by +0 semitones instead of +7" in run_check("transpose_melody", transpose_first_note_only)
+    assert "first and the last note" in run_check("pitch_range", range_first_last)
+    assert "one part only" in run_check("pitch_range", range_of_first_part)
+    assert "you returned None" in run_check("pitch_range", peek_at_the_check)
+    assert "expected a Music, got NoneType" in run_check("transpose_melody", peek_at_the_check)
+
+
+def test_a_lost_part_is_named_before_any_pitch_is_compared():
+    line = run_check("transpose_melody", transpose_drops_part)
+    assert "lost its part (was 1, now 0): keep every field except pitch" in line, line
+    assert "semitones" not in line.split("Hint:")[0]
+    assert "note 0 changed its velocity (was 90, now 80)" in run_check("transpose_melody", transpose_drops_velocity)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_case_holds_an_answer_while_the_student_function_runs(name):
+    cases = getattr(lesson_00, f"_cases_{name}")()
+    assert all(c.expected is None and c.validate is not None for c in cases)
+
+
+@pytest.mark.parametrize("seed", [None, "spring-term", "resit"])
+@pytest.mark.parametrize("name", NAMES)
+def test_the_stack_peeking_cheat_fails(name, seed, monkeypatch):
+    if seed is None:
+        monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
+    else:
+        monkeypatch.setenv("COURSE_GRADING_SEED", seed)
+    assert run_check(name, peek_at_the_check).startswith(f"FAIL {name}: case '")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hints_do_not_give_the_code_away(name):
+    hint = run_check(name, stub).split("Hint:", 1)[1]
+    for code in ("min(", "max(", "note.pitch", "_replace", "melody.replace", "+ semitones"):
+        assert code not in hint, (code, hint)
 
 
 def test_inputs_are_left_alone_and_a_new_piece_comes_back():

@@ -1,12 +1,14 @@
-"""Lesson 01 checks: the reference solutions pass; the stub and known-wrong implementations fail;
-the random cases change under grading."""
+"""Lesson 01 checks: the reference solutions pass; the stub, known-wrong implementations and a cheat that
+reads the check's stack fail; the random cases change under grading."""
+
 
 import numpy as np
 import pytest
 
 from course import check, music
 from course.exercises import exercises_of, lesson_01, pass_line
-from exercise_helpers import contract_tests, memorize, run_check, stub
+from course.exercises.checking import Case, run_cases
+from exercise_helpers import contract_tests, memorize, peek_at_the_check, run_check, stub
 
 NAMES = ["pitch_to_frequency", "seconds_to_steps", "pianoroll_to_notes", "melody_to_tokens"]
 
@@ -83,6 +85,14 @@ def steps_seconds_per_quarter(times, qpm, steps_per_quarter):
     return np.floor(np.asarray(times) * (60 / qpm) * steps_per_quarter + 0.5).astype(int)
 
 
+def steps_numpy_round(times, qpm, steps_per_quarter):
+    return np.round(np.asarray(times) * qpm / 60 * steps_per_quarter).astype(int)   # halves to even: 0.5 -> 0
+
+
+def steps_python_round(times, qpm, steps_per_quarter):
+    return np.array([round(t * qpm / 60 * steps_per_quarter) for t in times], dtype=int)   # also halves to even
+
+
 def steps_float_result(times, qpm, steps_per_quarter):
     return np.round(np.asarray(times) * qpm / 60 * steps_per_quarter)       # right numbers, not integers
 
@@ -141,11 +151,40 @@ def tokens_rest_without_duration(notes):
     return out
 
 
+def roll_unsorted(roll, low):                       # the right notes, column by column
+    notes = pianoroll_to_notes(roll, low)
+    return sorted(notes, key=lambda n: (n[0], n[1]))
+
+
 WRONG = {
-    "pitch_to_frequency": [freq_middle_c_reference, freq_integer_division, freq_missing_brackets],
-    "seconds_to_steps": [steps_forgot_per_minute, steps_truncated, steps_seconds_per_quarter, steps_float_result],
-    "pianoroll_to_notes": [roll_one_note_per_cell, roll_drops_last_note, roll_inclusive_end, roll_forgot_low],
-    "melody_to_tokens": [tokens_ignore_rests, tokens_unsplit_durations, tokens_rest_without_duration],
+    "pitch_to_frequency": [freq_middle_c_reference, freq_integer_division, freq_missing_brackets, peek_at_the_check],
+    "seconds_to_steps": [steps_forgot_per_minute, steps_truncated, steps_seconds_per_quarter, steps_numpy_round,
+                         steps_python_round, steps_float_result, peek_at_the_check],
+    "pianoroll_to_notes": [roll_one_note_per_cell, roll_drops_last_note, roll_inclusive_end, roll_forgot_low,
+                           roll_unsorted, peek_at_the_check],
+    "melody_to_tokens": [tokens_ignore_rests, tokens_unsplit_durations, tokens_rest_without_duration,
+                         peek_at_the_check],
+}
+
+# what the fail line says for these (the hint itself stays general)
+MESSAGES = {
+    freq_middle_c_reference: "A4 (MIDI 69)",
+    freq_integer_division: "whole octaves",
+    freq_missing_brackets: "brackets",
+    steps_forgot_per_minute: "60 times too many",
+    steps_truncated: "cut the fraction off",
+    steps_numpy_round: "half-way between two steps",
+    steps_python_round: "half-way between two steps",
+    steps_float_result: "integer array",
+    roll_one_note_per_cell: "one note per cell",
+    roll_drops_last_note: "last row",
+    roll_inclusive_end: "first step after the note",
+    roll_forgot_low: "low + k",
+    roll_unsorted: "wrong order",
+    tokens_unsplit_durations: "no token d",
+    tokens_rest_without_duration: "REST needs duration tokens",
+    tokens_ignore_rests: "a rest is written as tokens",
+    peek_at_the_check: "returned None",
 }
 
 
@@ -185,5 +224,36 @@ def test_reference_answers_agree_with_the_music_module():
     np.testing.assert_array_equal(lesson_01.reference_seconds_to_steps([0.0, 0.25, 0.51], 120, 4), [0, 2, 4])
 
 
+def test_the_stack_peeking_cheat_would_pass_a_check_that_held_its_answers(capsys):
+    """So its failing above means the answers are out of reach, not that the cheat is broken."""
+    holding = [Case("A4", (69,), expected=440.0), Case("A5", (81,), expected=880.0)]
+    assert run_cases("pitch_to_frequency", peek_at_the_check, holding)
+    assert capsys.readouterr().out.startswith("PASS")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_case_holds_an_answer_while_the_student_function_runs(name):
+    cases = getattr(lesson_01, f"_cases_{name}")()
+    assert all(c.expected is None and c.validate is not None for c in cases)
+
+
+def test_halves_round_up():
+    half = [c for c in lesson_01._cases_seconds_to_steps() if "half-way" in c.name]
+    assert half
+    for c in half:
+        x = np.asarray(c.args[0]) * c.args[1] / 60 * c.args[2]
+        assert np.any(x % 1 == 0.5)                                      # exact halves...
+        np.testing.assert_array_equal(seconds_to_steps(*c.args), np.floor(x + 0.5))
+        assert not np.array_equal(np.round(x), np.floor(x + 0.5))       # ...where half-to-even differs
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hints_do_not_give_the_code_away(name):
+    line = run_check(name, stub)
+    hint = line.split("Hint:", 1)[1]
+    for code in ("440 * 2", "** (", "np.floor", "+ 0.5", "pitch_name(", "low + column", "'d32'", "sort by ("):
+        assert code not in hint, (code, hint)
+
+
 test_solution_passes, test_stub_fails, test_wrong_implementation_fails = contract_tests(
-    NAMES, SOLUTIONS, WRONG)
+    NAMES, SOLUTIONS, WRONG, expected_message=MESSAGES)

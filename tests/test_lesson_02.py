@@ -1,12 +1,15 @@
 """Lesson 02 checks: the reference solutions pass; the stub and known-wrong implementations fail;
 the random cases change under grading."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 from course import check
 from course.exercises import exercises_of, lesson_02, pass_line
+from course.exercises.checking import Case, run_cases
 from exercise_helpers import contract_tests, memorize, run_check, stub
 
 NAMES = ["rnn_cell_step", "fixed_rnn_step", "rnn_jacobian", "lstm_cell_step", "gru_cell_step"]
@@ -133,13 +136,68 @@ def gru_bias_outside_reset(x, h, W_ih, W_hh, b_ih, b_hh):
     return (1 - z) * n + z * h
 
 
+def lstm_returns_only_h(x, h, c, W_ih, W_hh, b):
+    return lstm_cell_step(x, h, c, W_ih, W_hh, b)[0]
+
+
+def lstm_pair_swapped(x, h, c, W_ih, W_hh, b):
+    h_new, c_new = lstm_cell_step(x, h, c, W_ih, W_hh, b)
+    return c_new, h_new
+
+
+def gru_output_transposed(x, h, W_ih, W_hh, b_ih, b_hh):
+    return gru_cell_step(x, h, W_ih, W_hh, b_ih, b_hh).T
+
+
+def peeking_cheat(name):
+    """A submission that walks up the call stack and returns the answer the check prepared for the
+    case it is running (a ``Case`` whose ``expected`` is set), if it finds one."""
+    def peek(*args, **kwargs):
+        frame = sys._getframe(1)
+        while frame is not None:
+            for value in list(frame.f_locals.values()):
+                if isinstance(value, Case) and value.expected is not None:
+                    return value.expected
+            frame = frame.f_back
+        return None
+
+    peek.__name__ = f"peek_at_the_checks_stack_{name}"
+    return peek
+
+
 WRONG = {
     "rnn_cell_step": [rnn_no_transpose, rnn_sigmoid, rnn_bias_outside],
     "fixed_rnn_step": [fixed_the_circulated_bug, fixed_bias_still_outside, fixed_concat_order_swapped,
                        fixed_sigmoid_inside],
     "rnn_jacobian": [jacobian_columns_scaled, jacobian_without_tanh_derivative, jacobian_wrong_derivative],
-    "lstm_cell_step": [lstm_gate_order_ifog, lstm_no_tanh_on_cell, lstm_no_input_gate],
-    "gru_cell_step": [gru_reset_before_matmul, gru_update_swapped, gru_bias_outside_reset],
+    "lstm_cell_step": [lstm_gate_order_ifog, lstm_no_tanh_on_cell, lstm_no_input_gate, lstm_returns_only_h,
+                       lstm_pair_swapped],
+    "gru_cell_step": [gru_reset_before_matmul, gru_update_swapped, gru_bias_outside_reset, gru_output_transposed],
+}
+for _name in NAMES:
+    WRONG[_name].append(peeking_cheat(_name))
+
+# what the fail line says for a wrong answer the check can recognize (never the fix itself)
+MESSAGES = {
+    rnn_no_transpose: "not transposed",
+    rnn_sigmoid: "logistic sigmoid",
+    rnn_bias_outside: "adding b after the nonlinearity",
+    fixed_the_circulated_bug: "the circulated formula, unchanged",
+    fixed_bias_still_outside: "still outside the nonlinearity",
+    fixed_concat_order_swapped: "the order [x, h]",
+    fixed_sigmoid_inside: "logistic sigmoid",
+    jacobian_columns_scaled: "scale the columns",
+    jacobian_without_tanh_derivative: "slope of the tanh is missing",
+    jacobian_wrong_derivative: "is not 1 - h",
+    lstm_gate_order_ifog: "torch's order is i, f, g, o",
+    lstm_no_tanh_on_cell: "through a tanh",
+    lstm_no_input_gate: "without the input gate",
+    lstm_returns_only_h: "return the pair (h_new, c_new)",
+    lstm_pair_swapped: "(c_new, h_new)",
+    gru_reset_before_matmul: "the paper's form",
+    gru_update_swapped: "the other way round",
+    gru_bias_outside_reset: "outside the reset gate",
+    gru_output_transposed: "wrong shape",
 }
 
 
@@ -175,6 +233,36 @@ def test_jacobian_reference_matches_autograd():
     torch.testing.assert_close(lesson_02.reference_rnn_jacobian(step(h), W_hh), J)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_a_cheat_that_reads_the_checks_stack_fails(name):
+    cheat = peeking_cheat(name)
+    cases = getattr(lesson_02, f"_cases_{name}")()
+    # the cheat is real: a check that prepared its answers before calling it would pass it
+    prepared = [Case(c.name, c.args, expected=SOLUTIONS[name](*c.args)) for c in cases]
+    assert run_cases(name, cheat, prepared, print_line=False)
+    # the lesson's checks compute each answer only after the student's function has returned
+    assert all(c.expected is None and c.validate is not None for c in cases)
+    out = run_check(name, cheat)
+    assert out.startswith(f"FAIL {name}: case '") and "None" in out, out
+
+
+def test_a_wrong_answer_is_named_but_the_fix_is_not_printed():
+    out = run_check("lstm_cell_step", lstm_returns_only_h)
+    assert "[0]" not in out and "wrong shape" not in out, out
+    out = run_check("lstm_cell_step", lstm_no_tanh_on_cell)
+    assert "of h_new" in out, out
+    for name, ws in WRONG.items():
+        for w in ws:
+            out = run_check(name, w)
+            assert "@" not in out and ".T" not in out and "diag(" not in out, out
+
+
+def test_lstm_and_gru_cases_have_batch_size_different_from_hidden_size():
+    for name in ["lstm_cell_step", "gru_cell_step"]:
+        for c in getattr(lesson_02, f"_cases_{name}")():
+            assert c.args[0].shape[0] != c.args[1].shape[-1], (name, c.name)
+
+
 def _key(args) -> str:
     return repr([a.numpy().tobytes() if hasattr(a, "numpy") else a for a in args])
 
@@ -203,8 +291,9 @@ def test_cases_use_inputs_where_mixups_show():
             x, h = c.args[0], c.args[1]
             assert x.shape[-1] != h.shape[-1], (name, c.name)
             assert x.dtype == torch.float32
-    assert np.isfinite([float(c.expected.abs().max()) for c in lesson_02._cases_rnn_jacobian()]).all()
+    assert np.isfinite([float(lesson_02.reference_rnn_jacobian(*c.args).abs().max())
+                        for c in lesson_02._cases_rnn_jacobian()]).all()
 
 
 test_solution_passes, test_stub_fails, test_wrong_implementation_fails = contract_tests(
-    NAMES, SOLUTIONS, WRONG)
+    NAMES, SOLUTIONS, WRONG, expected_message=MESSAGES)

@@ -1,7 +1,8 @@
 """Checks for lesson 00, welcome: the range of a melody, and transposing it.
 
-Each check builds its cases (fixed ones plus random ones from :func:`rng`), computes the
-expected answers with ``course.music`` and prints one line.
+Each check builds its cases (fixed ones plus random ones from :func:`rng`) and prints one line.
+Expected answers are computed with ``course.music`` inside each case's ``validate``, after the
+student's function has run, so no answer exists while it runs.
 
 Lesson: 00_welcome
 """
@@ -58,13 +59,24 @@ def _validate_range(got, melody):
         raise CheckFailure(f"return two numbers, (lowest, highest); you returned {_short(got)}")
     if len(got) != 2:
         raise CheckFailure(f"return two numbers, (lowest, highest); you returned {len(got)}")
-    lo, hi = reference_pitch_range(melody)
-    if got[0] is not None and got[1] is not None and not isinstance(got[0], (bool, np.bool_)):
-        try:
-            if float(got[0]) == hi and float(got[1]) == lo and lo != hi:
-                raise CheckFailure("you returned (highest, lowest); return (lowest, highest)")
-        except (TypeError, ValueError):
-            pass
+    lo, hi = reference_pitch_range(melody)      # computed only now, after your function has run
+    pitches = [n.pitch for n in melody.notes]
+    try:
+        pair = (float(got[0]), float(got[1]))
+    except (TypeError, ValueError):
+        pair = None
+    if pair is not None and not isinstance(got[0], (bool, np.bool_)) and pair != (lo, hi):
+        first_part = [n.pitch for n in melody.notes if n.part == melody.notes[0].part]
+        if pair == (hi, lo):
+            raise CheckFailure("you returned (highest, lowest); return (lowest, highest)")
+        if pair == (pitches[0], pitches[-1]):
+            raise CheckFailure("you returned the pitches of the first and the last note; the lowest and highest "
+                               "notes can come anywhere in the piece")
+        if len(first_part) < len(pitches) and pair == (min(first_part), max(first_part)):
+            raise CheckFailure("you looked at one part only; the range covers the notes of every part")
+        times = [t for n in melody.notes for t in (n.start, n.end)]
+        if pair[0] in times and pair[1] in times and not (float(got[0]).is_integer() and float(got[1]).is_integer()):
+            raise CheckFailure("you returned times, not pitches")
     compare_values(got[0], lo, where="(the lowest pitch)")
     compare_values(got[1], hi, where="(the highest pitch)")
 
@@ -89,8 +101,8 @@ def _cases_pitch_range() -> list[Case]:
 def pitch_range(func) -> None:
     """Check ``pitch_range(melody) -> (lowest, highest)`` (MIDI pitches of a ``Music``)."""
     run_cases("pitch_range", func, _cases_pitch_range(),
-              hint="look at every note: min and max of note.pitch over melody.notes (not the first and last "
-                   "notes, and not the times)")
+              hint="the range runs over every note of the piece, in every part: compare the notes' pitches "
+                   "(not their order in the piece, and not their times)")
 
 
 # ---------------------------------------------------------------------------- transpose_melody
@@ -99,23 +111,49 @@ def reference_transpose_melody(melody: music.Music, semitones: int) -> music.Mus
     return music.transpose(melody, semitones)
 
 
+def _pairs(melody: music.Music, got: music.Music) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``: note ``i`` of ``melody`` and the note ``j`` of ``got`` it became.
+
+    ``Music`` sorts its notes by (start, part, pitch), so a note whose part changed can move in
+    ``got.notes``; pairing by (start, end, pitch) order, which a transposition keeps, does not
+    depend on the parts.
+    """
+    def order(m):
+        return sorted(range(len(m.notes)), key=lambda k: (m.notes[k].start, m.notes[k].end, m.notes[k].pitch,
+                                                          m.notes[k].part))
+    return list(zip(order(melody), order(got)))
+
+
 def _validate_transposed(got, melody, semitones):
-    expected = reference_transpose_melody(melody, semitones)
     if isinstance(got, (list, tuple)):
         raise CheckFailure(f"return a Music (melody.replace(notes=...)), not a {type(got).__name__} of notes")
     if type(got) is not music.Music:
         raise CheckFailure(f"expected a Music, got {type(got).__name__}")
-    if len(got.notes) != len(expected.notes):
-        raise CheckFailure(f"wrong number of notes: expected {len(expected.notes)}, got {len(got.notes)}")
+    if len(got.notes) != len(melody.notes):
+        raise CheckFailure(f"wrong number of notes: the piece has {len(melody.notes)}, you returned {len(got.notes)}")
+    keep = "keep every field except pitch"
+    # every field but the pitch first: a lost part also reorders the notes, and would look like a wrong pitch
+    pairs = _pairs(melody, got)
+    for i, j in pairs:
+        m, g = melody.notes[i], got.notes[j]
+        for field_name in ("start", "end"):
+            if not np.isclose(getattr(g, field_name), getattr(m, field_name), rtol=0, atol=1e-9):
+                raise CheckFailure(f"note {i} has a different {field_name} time (was {getattr(m, field_name):g} s, "
+                                   f"now {getattr(g, field_name):g} s): {keep}")
+    for i, j in pairs:
+        m, g = melody.notes[i], got.notes[j]
+        if g.velocity != m.velocity:
+            raise CheckFailure(f"note {i} changed its velocity (was {m.velocity}, now {_short(g.velocity)}): {keep}")
+    for i, j in pairs:
+        m, g = melody.notes[i], got.notes[j]
+        if g.part != m.part:
+            what = "lost its part" if g.part == 0 else "changed its part"
+            raise CheckFailure(f"note {i} {what} (was {m.part}, now {_short(g.part)}): {keep}")
+    expected = reference_transpose_melody(melody, semitones)   # computed only now, after your function has run
     for i, (g, e) in enumerate(zip(got.notes, expected.notes)):
         if g.pitch != e.pitch:
             moved = g.pitch - melody.notes[i].pitch
             raise CheckFailure(f"note {i} moved by {moved:+g} semitones instead of {semitones:+d}")
-        for field_name in ("start", "end"):
-            if not np.isclose(getattr(g, field_name), getattr(e, field_name), rtol=0, atol=1e-9):
-                raise CheckFailure(f"note {i} has a different {field_name} time: transposing changes pitches only")
-        if g.velocity != e.velocity or g.part != e.part:
-            raise CheckFailure(f"note {i} changed its velocity or part: transposing changes pitches only")
     if got.qpm != expected.qpm or got.time_signature != expected.time_signature:
         raise CheckFailure("the tempo or time signature changed: keep them with melody.replace(notes=...)")
     if got.parts != expected.parts or got.title != expected.title:
@@ -124,7 +162,7 @@ def _validate_transposed(got, melody, semitones):
 
 def _cases_transpose_melody() -> list[Case]:
     r = rng("transpose_melody")
-    twinkle = _melody(_TWINKLE, title="twinkle")
+    twinkle = _melody(_TWINKLE, title="twinkle", velocity=90)   # not Note's default velocity, so losing it shows
     cases = [
         Case("Twinkle up a fifth (+7)", (twinkle, 7)),
         Case("Twinkle down an octave (-12)", (twinkle, -12)),
@@ -142,5 +180,5 @@ def _cases_transpose_melody() -> list[Case]:
 def transpose_melody(func) -> None:
     """Check ``transpose_melody(melody, semitones) -> Music`` (a new piece; the input stays as it was)."""
     run_cases("transpose_melody", func, _cases_transpose_melody(),
-              hint="add `semitones` to every note's pitch (note._replace(pitch=...)), keep everything else, "
-                   "and return melody.replace(notes=new_notes)")
+              hint="every note moves by the same number of semitones (up if positive, down if negative); its times, "
+                   "velocity and part stay, and so do the piece's tempo, metre, parts and title")

@@ -2,7 +2,8 @@
 piano roll back to notes, a melody as tokens.
 
 Each check builds its cases (fixed ones plus random ones from :func:`rng`) in a ``_cases_*``
-function, computes the expected answers with ``course.music`` and prints one line.
+function and prints one line. Expected answers are computed with ``course.music`` inside each case's
+``validate``, after the student's function has run, so no answer exists while it runs.
 
 Lesson: 01_music_as_data
 """
@@ -22,13 +23,35 @@ def reference_pitch_to_frequency(pitch) -> float:
     return float(440.0 * 2.0 ** ((float(pitch) - 69.0) / 12.0))
 
 
+def _validate_frequency(got, pitch):
+    expected = reference_pitch_to_frequency(pitch)      # computed only now, after your function has run
+    try:
+        compare_values(got, expected, rtol=1e-6, atol=1e-9)
+    except CheckFailure as e:
+        try:
+            g = float(got)
+        except (TypeError, ValueError):
+            raise e from None
+        close = lambda v: np.isclose(g, v, rtol=1e-6, atol=1e-9)  # noqa: E731
+        if close(440.0 * 2.0 ** ((pitch - 69) // 12)):
+            raise CheckFailure(f"{e}; your frequencies jump by whole octaves: a pitch between two A's needs a "
+                               "fractional power of 2 (// throws the fraction away)") from None
+        if close(440.0 * 2.0 ** ((pitch - 60) / 12)):
+            raise CheckFailure(f"{e}; count the semitones from A4 (MIDI 69), the note tuned to 440 Hz") from None
+        if close(440.0 * 2.0 ** (pitch - 69) / 12) or close(440.0 * 2.0 ** (pitch - 69)):
+            raise CheckFailure(f"{e}; one semitone multiplies the frequency by the twelfth root of 2, not by 2 "
+                               "(check where the brackets of the exponent go)") from None
+        raise
+
+
 def _cases_pitch_to_frequency() -> list[Case]:
     r = rng("pitch_to_frequency")
     fixed = [("A4 = 69", 69), ("A5 = 81, an octave up", 81), ("middle C = 60", 60), ("E2 = 40", 40),
              ("lowest MIDI pitch 0", 0), ("C#6 = 85", 85)]
-    cases = [Case(name, (p,), expected=reference_pitch_to_frequency(p)) for name, p in fixed]
-    for i, p in enumerate(r.integers(0, 128, size=4).tolist()):
-        cases.append(Case(f"random #{i + 1}", (int(p),), expected=reference_pitch_to_frequency(p)))
+    cases = [Case(name, (p,)) for name, p in fixed]
+    cases += [Case(f"random #{i + 1}", (int(p),)) for i, p in enumerate(r.integers(0, 128, size=4).tolist())]
+    for c in cases:
+        c.validate = _validate_frequency
     return cases
 
 
@@ -36,7 +59,8 @@ def _cases_pitch_to_frequency() -> list[Case]:
 def pitch_to_frequency(func) -> None:
     """Check ``pitch_to_frequency(pitch) -> float`` (Hz, equal temperament, A4 = 440 Hz)."""
     run_cases("pitch_to_frequency", func, _cases_pitch_to_frequency(),
-              hint="f = 440 * 2 ** ((pitch - 69) / 12); the brackets matter, and use / not //")
+              hint="A4 = MIDI 69 = 440 Hz, and every semitone multiplies the frequency by the same factor, "
+                   "so that 12 semitones (an octave) double it")
 
 
 # ---------------------------------------------------------------------------- seconds_to_steps
@@ -47,6 +71,8 @@ def reference_seconds_to_steps(times, qpm: float, steps_per_quarter: int) -> np.
 
 
 def _validate_steps(got, times, qpm, steps_per_quarter):
+    if got is None:
+        raise CheckFailure("your function returned None (a missing `return`?)")
     if hasattr(got, "detach"):
         got = got.detach().cpu().numpy()
     arr = np.asarray(got)
@@ -56,8 +82,25 @@ def _validate_steps(got, times, qpm, steps_per_quarter):
                                f"not dtype {arr.dtype}")
         if arr.dtype.kind != "f":
             raise CheckFailure(f"expected an integer array of steps, got {type(got).__name__}")
-    compare_values(arr.astype(np.float64), reference_seconds_to_steps(times, qpm, steps_per_quarter).astype(np.float64),
-                   rtol=0, atol=1e-9)
+    expected = reference_seconds_to_steps(times, qpm, steps_per_quarter)   # only now, after your function ran
+    try:
+        compare_values(arr.astype(np.float64), expected.astype(np.float64), rtol=0, atol=1e-9)
+    except CheckFailure as e:
+        if arr.shape != expected.shape:
+            raise
+        x = np.asarray(times, dtype=np.float64) * (qpm / 60.0) * steps_per_quarter
+        halves = np.isclose(x - np.floor(x), 0.5, rtol=0, atol=1e-9)
+        if halves.any() and np.array_equal(arr[~halves], expected[~halves]) and np.all(arr[halves] < expected[halves]):
+            raise CheckFailure(f"{e}; a time exactly half-way between two steps belongs to the later step "
+                               "(halves round up, but np.round and round() send them to the even step)") from None
+        if np.array_equal(arr, np.floor(x)) or np.array_equal(arr, np.trunc(x)):
+            raise CheckFailure(f"{e}; you cut the fraction off, so a note a little early lands a whole step "
+                               "early: take the nearest step") from None
+        big = expected != 0
+        if big.any() and np.all(np.abs(arr[big] / expected[big] - 60.0) < 2.0):
+            raise CheckFailure(f"{e}; your steps are about 60 times too many: qpm counts quarter notes per "
+                               "minute, and the times are in seconds") from None
+        raise
 
 
 def _cases_seconds_to_steps() -> list[Case]:
@@ -65,6 +108,8 @@ def _cases_seconds_to_steps() -> list[Case]:
     cases = [
         Case("on the grid, 120 qpm, 4 steps per quarter", (np.array([0.0, 0.5, 1.0, 1.25, 2.0]), 120.0, 4)),
         Case("a little early and late (a human performance)", (np.array([0.02, 0.49, 0.74, 1.13, 1.61]), 120.0, 4)),
+        Case("exactly half-way between two steps (0.5 and 2.5 steps), 120 qpm", (np.array([0.0625, 0.3125]), 120.0, 4)),
+        Case("exactly half-way between two steps, 60 qpm, 2 steps per quarter", (np.array([0.25, 1.25, 2.0]), 60.0, 2)),
         Case("90 qpm", (np.array([0.0, 0.33, 0.67, 1.0, 2.5, 4.0]), 90.0, 4)),
         Case("triplet grid, 3 steps per quarter", (np.array([0.0, 0.17, 0.33, 0.5, 0.68]), 120.0, 3)),
         Case("one step per quarter", (np.array([0.1, 0.6, 1.4, 3.1]), 100.0, 1)),
@@ -87,8 +132,8 @@ def _cases_seconds_to_steps() -> list[Case]:
 def seconds_to_steps(func) -> None:
     """Check ``seconds_to_steps(times, qpm, steps_per_quarter) -> int array``."""
     run_cases("seconds_to_steps", func, _cases_seconds_to_steps(),
-              hint="steps = round(t * qpm / 60 * steps_per_quarter): qpm / 60 is quarter notes per second; "
-                   "round to the nearest step (np.floor(x + 0.5)), do not just cut off with int()")
+              hint="qpm / 60 is quarter notes per second, and each quarter note holds steps_per_quarter steps; "
+                   "then take the nearest step, with halves going up")
 
 
 # ---------------------------------------------------------------------------- pianoroll_to_notes
@@ -103,6 +148,40 @@ def reference_pianoroll_to_notes(roll, low: int) -> list[tuple[int, int, int]]:
     return [(int(n.pitch), int(a), int(b)) for n, a, b in zip(m.notes, s.tolist(), e.tolist())]
 
 
+def _as_triples(got) -> list[tuple] | None:
+    try:
+        return [tuple(int(v) for v in n) for n in got]
+    except Exception:  # not a list of triples of numbers: compare_values says what it is
+        return None
+
+
+def _validate_roll_notes(got, roll, low):
+    expected = reference_pianoroll_to_notes(roll, low)      # computed only now, after your function has run
+    try:
+        compare_values(got, expected)
+    except CheckFailure as e:
+        mine = _as_triples(got)
+        if mine is None or not expected:
+            raise
+        T = np.asarray(roll).shape[0]
+        diagnoses = [
+            (sorted(mine) == sorted(expected) and mine != expected,
+             "the right notes in the wrong order: sort them by start step, then by pitch"),
+            (mine == [(p - low, s, e) for p, s, e in expected],
+             "your pitches are column numbers: column k of the roll is pitch low + k"),
+            (mine == [(p, s, e - 1) for p, s, e in expected],
+             "end_step is the first step after the note (the note does not sound at end_step)"),
+            (mine == [n for n in expected if n[2] != T] and len(mine) < len(expected),
+             "you dropped the notes still sounding in the last row: such a note ends at the number of rows"),
+            (len(mine) > len(expected) and all(len(n) == 3 and n[2] - n[1] == 1 for n in mine),
+             "one note per cell: a run of consecutive on steps in a column is one note"),
+        ]
+        for matches, what in diagnoses:
+            if matches:
+                raise CheckFailure(f"{e}; {what}") from None
+        raise
+
+
 def _cases_pianoroll_to_notes() -> list[Case]:
     r = rng("pianoroll_to_notes")
     a = np.zeros((8, 5), dtype=np.uint8)
@@ -114,12 +193,16 @@ def _cases_pianoroll_to_notes() -> list[Case]:
     chord = np.zeros((4, 12), dtype=np.uint8)
     chord[:, [0, 4, 7]] = 1
     chord[2:, 11] = 1
+    late_low = np.zeros((6, 6), dtype=np.uint8)
+    late_low[0:2, 5] = 1   # a high note first...
+    late_low[2:5, 0] = 1   # ... then a low one
     single = np.zeros((1, 4), dtype=np.uint8)
     single[0, 2] = 1
     cases = [
         Case("two notes, low=60", (a, 60)),
         Case("a note repeated after a rest, the last held to the end", (b, 67)),
         Case("a chord (C major triad plus a B), low=48", (chord, 48)),
+        Case("a high note, then a low one", (late_low, 62)),
         Case("a one-step roll", (single, 21)),
         Case("an empty roll", (np.zeros((6, 4), dtype=np.uint8), 60)),
     ]
@@ -128,7 +211,7 @@ def _cases_pianoroll_to_notes() -> list[Case]:
         roll = (r.random((T, P)) < 0.3).astype(np.uint8)
         cases.append(Case(f"random #{i + 1}", (roll, int(r.integers(36, 72)))))
     for c in cases:
-        c.expected = reference_pianoroll_to_notes(*c.args)
+        c.validate = _validate_roll_notes
     return cases
 
 
@@ -136,9 +219,8 @@ def _cases_pianoroll_to_notes() -> list[Case]:
 def pianoroll_to_notes(func) -> None:
     """Check ``pianoroll_to_notes(roll, low) -> list of (pitch, start_step, end_step)``."""
     run_cases("pianoroll_to_notes", func, _cases_pianoroll_to_notes(),
-              hint="go down each pitch column: a note starts at an on step whose previous step is off (or that is "
-                   "step 0) and ends, exclusive, at the next off step or at the end of the roll; pitch = low + column; "
-                   "sort by (start, pitch)")
+              hint="walk down one pitch column at a time: a note is a run of consecutive on steps, from the step "
+                   "where the run begins to the first step after it; mind a run that reaches the last row")
 
 
 # ---------------------------------------------------------------------------- melody_to_tokens
@@ -161,6 +243,28 @@ def _random_melody(r, n: int) -> list[tuple[int, int, int]]:
     return out
 
 
+def _validate_tokens(got, notes):
+    expected = reference_melody_to_tokens(notes)      # computed only now, after your function has run
+    try:
+        compare_values(got, expected)
+    except CheckFailure as e:
+        if not isinstance(got, (list, tuple)) or not all(isinstance(t, str) for t in got):
+            raise
+        mine = list(got)
+        too_long = [t for t in mine if t[:1] == "d" and t[1:].isdigit() and int(t[1:]) > 32]
+        bare_rest = any(t == "REST" and (k + 1 == len(mine) or not mine[k + 1].startswith("d"))
+                        for k, t in enumerate(mine))
+        if too_long:
+            raise CheckFailure(f"{e}; there is no token {too_long[0]}: the longest duration token is d32, so a "
+                               "longer span takes several duration tokens") from None
+        if bare_rest:
+            raise CheckFailure(f"{e}; a REST needs duration tokens too, like a note") from None
+        if "REST" in expected and "REST" not in mine:
+            raise CheckFailure(f"{e}; a gap before a note (or before the first note) is a rest, and a rest "
+                               "is written as tokens too") from None
+        raise
+
+
 def _cases_melody_to_tokens() -> list[Case]:
     r = rng("melody_to_tokens")
     cases = [
@@ -174,7 +278,7 @@ def _cases_melody_to_tokens() -> list[Case]:
     ]
     cases += [Case(f"random #{i + 1}", (_random_melody(r, int(r.integers(5, 12))),)) for i in range(4)]
     for c in cases:
-        c.expected = reference_melody_to_tokens(*c.args)
+        c.validate = _validate_tokens
     return cases
 
 
@@ -182,5 +286,5 @@ def _cases_melody_to_tokens() -> list[Case]:
 def melody_to_tokens(func) -> None:
     """Check ``melody_to_tokens(notes) -> list of token names`` (pitch, duration and rest tokens)."""
     run_cases("melody_to_tokens", func, _cases_melody_to_tokens(),
-              hint="for each note: a REST token plus its duration if there is a gap before it, then "
-                   "music.pitch_name(pitch) and 'd<steps>'; a duration over 32 steps is written 'd32' and then the rest")
+              hint="keep track of the step where the previous note ended: a silence since then is written before the "
+                   "note, and every span of time, note or rest, is written with duration tokens of at most 32 steps")

@@ -3,7 +3,9 @@ step Jacobian used by backpropagation through time, and the LSTM and GRU cells.
 
 Inputs are float32 torch tensors in PyTorch's layout (weights ``(out, in)``, a batch of row
 vectors); expected answers come from :mod:`course.nn.rnn`, which the test suite checks against
-``torch.nn.RNN``/``LSTM``/``GRU``.
+``torch.nn.RNN``/``LSTM``/``GRU``. They are computed in each case's ``validate``, after the
+student's function has run, so a submission cannot read them from the check's stack. When a wrong
+answer is exactly what a known mistake gives, the fail line names the mistake (never the fix).
 
 Lesson: 02_rnn_from_scratch
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checking import Case, exercise, rng, run_cases
+from .checking import Case, CheckFailure, _short, exercise, rng, run_cases
 
 LESSON = "02_rnn_from_scratch"
 TOL = dict(rtol=1e-4, atol=1e-5)
@@ -23,23 +25,75 @@ def _t(r: np.random.Generator, *shape, scale: float = 1.0):
     return torch.tensor(r.standard_normal(shape) * scale, dtype=torch.float32)
 
 
-def _compare(got, expected):
+def _compare(got, expected, where: str = ""):
     from .checking import compare_values
 
-    compare_values(got, expected, **TOL)
+    compare_values(got, expected, where=where, **TOL)
+
+
+def _matches(got, mistake, args) -> bool:
+    """Whether ``got`` is what ``mistake(*args)`` gives (False if the mistake cannot even run)."""
+    try:
+        _compare(got, mistake(*args))
+        return True
+    except Exception:
+        return False
+
+
+def _against(reference, mistakes=()):
+    """A ``validate`` that computes ``reference(*args)`` now and compares; on a wrong answer that equals
+    what one of ``mistakes`` (``(function, what it means)``) gives, it says which mistake."""
+    def validate(got, *args):
+        if got is None:
+            raise CheckFailure("your function returned None: did you forget `return`")
+        try:
+            _compare(got, reference(*args))
+        except CheckFailure as e:
+            for mistake, what in mistakes:
+                if _matches(got, mistake, args):
+                    raise CheckFailure(f"{str(e).rstrip('. ')}; {what}") from None
+            raise
+    return validate
 
 
 def _sizes(r: np.random.Generator, n: int) -> list[tuple[int, int, int]]:
-    """(B, D, H) triples with D != H, so a swapped weight or input shows up as a shape error."""
+    """(B, D, H) triples with D != H and B != H, so a swapped weight or input, or a transposed
+    result, shows up as a shape error."""
     out = []
     for _ in range(n):
         D = int(r.integers(2, 7))
         H = int(r.choice([h for h in range(2, 9) if h != D]))
-        out.append((int(r.integers(1, 5)), D, H))
+        B = int(r.choice([b for b in range(1, 5) if b != H]))
+        out.append((B, D, H))
     return out
 
 
 # ---------------------------------------------------------------------------- rnn_cell_step
+def _rnn_untransposed_W_hh(x, h, W_xh, W_hh, b):
+    import torch
+
+    return torch.tanh(x @ W_xh.T + h @ W_hh + b)
+
+
+def _rnn_sigmoid(x, h, W_xh, W_hh, b):
+    import torch
+
+    return torch.sigmoid(x @ W_xh.T + h @ W_hh.T + b)
+
+
+def _rnn_bias_outside(x, h, W_xh, W_hh, b):
+    import torch
+
+    return torch.tanh(x @ W_xh.T + h @ W_hh.T) + b
+
+
+RNN_MISTAKES = [
+    (_rnn_untransposed_W_hh, "that is what W_hh gives when it is not transposed (weights are stored (out, in))"),
+    (_rnn_sigmoid, "that is what the logistic sigmoid gives; this step uses tanh"),
+    (_rnn_bias_outside, "that is what adding b after the nonlinearity gives"),
+]
+
+
 def _cases_rnn_cell_step() -> list[Case]:
     import torch
 
@@ -58,16 +112,17 @@ def _cases_rnn_cell_step() -> list[Case]:
                           (_t(r, B, D), _t(r, B, H, scale=0.8), _t(r, H, D, scale=0.6), _t(r, H, H, scale=0.6),
                            _t(r, H, scale=0.5))))
     for c in cases:
-        c.expected = rnn_step(*c.args)
+        c.validate = _against(rnn_step, RNN_MISTAKES)
     return cases
 
 
 @exercise(LESSON, points=1)
 def rnn_cell_step(func) -> None:
     """Check ``rnn_cell_step(x, h, W_xh, W_hh, b) -> h_new`` (B, H)."""
-    run_cases("rnn_cell_step", func, _cases_rnn_cell_step(), compare=_compare,
-              hint="h_new = tanh(x @ W_xh.T + h @ W_hh.T + b); weights are (out, in), so multiply a batch of rows "
-                   "by the transpose")
+    run_cases("rnn_cell_step", func, _cases_rnn_cell_step(),
+              hint="weights are stored (out, in) and x, h are batches of rows, so each weight meets them "
+                   "transposed; then follow the formula of section 1 term by term: which nonlinearity, "
+                   "and is b added before or after it?")
 
 
 # ---------------------------------------------------------------------------- fixed_rnn_step
@@ -76,6 +131,38 @@ def reference_fixed_rnn_step(x, h, W_h, b_h):
     import torch
 
     return torch.tanh(torch.cat([h, x], dim=-1) @ W_h.T + b_h)   # (B, H)
+
+
+def _fixed_unchanged(x, h, W_h, b_h):
+    import torch
+
+    return torch.sigmoid(torch.cat([h, x], dim=-1) @ W_h.T) + b_h
+
+
+def _fixed_bias_outside(x, h, W_h, b_h):
+    import torch
+
+    return torch.tanh(torch.cat([h, x], dim=-1) @ W_h.T) + b_h
+
+
+def _fixed_order_swapped(x, h, W_h, b_h):
+    import torch
+
+    return torch.tanh(torch.cat([x, h], dim=-1) @ W_h.T + b_h)
+
+
+def _fixed_sigmoid(x, h, W_h, b_h):
+    import torch
+
+    return torch.sigmoid(torch.cat([h, x], dim=-1) @ W_h.T + b_h)
+
+
+FIXED_MISTAKES = [
+    (_fixed_unchanged, "that is the circulated formula, unchanged"),
+    (_fixed_bias_outside, "the bias is still outside the nonlinearity"),
+    (_fixed_order_swapped, "that is the stacked vector in the order [x, h]; W_h's first H columns belong to h"),
+    (_fixed_sigmoid, "that is the logistic sigmoid; torch.nn.RNN uses tanh"),
+]
 
 
 def _cases_fixed_rnn_step() -> list[Case]:
@@ -91,16 +178,17 @@ def _cases_fixed_rnn_step() -> list[Case]:
         cases.append(Case(f"random #{i + 1} (B={B}, D={D}, H={H})",
                           (_t(r, B, D), _t(r, B, H, scale=0.8), _t(r, H, H + D, scale=0.5), _t(r, H, scale=0.8))))
     for c in cases:
-        c.expected = reference_fixed_rnn_step(*c.args)
+        c.validate = _against(reference_fixed_rnn_step, FIXED_MISTAKES)
     return cases
 
 
 @exercise(LESSON, points=1)
 def fixed_rnn_step(func) -> None:
     """Check ``fixed_rnn_step(x, h, W_h, b_h) -> h_new``: ``tanh(W_h [h; x] + b_h)``."""
-    run_cases("fixed_rnn_step", func, _cases_fixed_rnn_step(), compare=_compare,
-              hint="concatenate [h, x] (in that order) along the last axis, multiply by W_h.T, add b_h, "
-                   "and only then apply tanh")
+    run_cases("fixed_rnn_step", func, _cases_fixed_rnn_step(),
+              hint="stack h and x along the feature axis, h first; W_h is stored (out, in) like every torch weight; "
+                   "where should the bias sit relative to the nonlinearity, and which nonlinearity does "
+                   "torch.nn.RNN use?")
 
 
 # ---------------------------------------------------------------------------- rnn_jacobian
@@ -109,6 +197,39 @@ def reference_rnn_jacobian(h_new, W_hh):
     from ..nn.rnn import step_jacobian
 
     return step_jacobian(h_new, W_hh)
+
+
+def _jac_columns_scaled(h_new, W_hh):
+    return W_hh * (1 - h_new ** 2)[None, :]
+
+
+def _jac_transposed(h_new, W_hh):
+    return (1 - h_new ** 2)[:, None] * W_hh.T
+
+
+def _jac_no_slope(h_new, W_hh):
+    return W_hh
+
+
+def _jac_slope_1_minus_h(h_new, W_hh):
+    return (1 - h_new)[:, None] * W_hh
+
+
+def _jac_tanh_twice(h_new, W_hh):
+    import torch
+
+    return (1 - torch.tanh(h_new) ** 2)[:, None] * W_hh
+
+
+JACOBIAN_MISTAKES = [
+    (_jac_columns_scaled, "the tanh slopes scale the columns of W_hh; unit i's slope belongs to row i "
+                          "(row i is the output h_t[i])"),
+    (_jac_transposed, "that uses W_hh transposed; entry [i, j] is d h_t[i] / d h_{t-1}[j]"),
+    (_jac_no_slope, "that is W_hh alone: the slope of the tanh is missing"),
+    (_jac_slope_1_minus_h, "the slope of tanh, written with its output h, is not 1 - h"),
+    (_jac_tanh_twice, "h_new is already the output of the tanh: write the slope with h_new itself, "
+                      "without another tanh"),
+]
 
 
 def _cases_rnn_jacobian() -> list[Case]:
@@ -123,59 +244,178 @@ def _cases_rnn_jacobian() -> list[Case]:
         H = int(r.integers(2, 9))
         cases.append(Case(f"random #{i + 1} (H={H})", (torch.tanh(_t(r, H, scale=1.5)), _t(r, H, H))))
     for c in cases:
-        c.expected = reference_rnn_jacobian(*c.args)
+        c.validate = _against(reference_rnn_jacobian, JACOBIAN_MISTAKES)
     return cases
 
 
 @exercise(LESSON, points=1)
 def rnn_jacobian(func) -> None:
     """Check ``rnn_jacobian(h_new, W_hh) -> (H, H)``: the Jacobian of one tanh RNN step."""
-    run_cases("rnn_jacobian", func, _cases_rnn_jacobian(), compare=_compare,
-              hint="d tanh(a)/da = 1 - tanh(a)^2 = 1 - h_new^2, and row i of the Jacobian is that factor for unit i "
-                   "times row i of W_hh: diag(1 - h_new**2) @ W_hh")
+    run_cases("rnn_jacobian", func, _cases_rnn_jacobian(),
+              hint="chain rule: unit i's tanh slope (tanh' can be written with the tanh's output alone) times "
+                   "how unit i's input depends on h_{t-1}; entry [i, j] is d h_t[i] / d h_{t-1}[j]")
 
 
 # ---------------------------------------------------------------------------- lstm_cell_step
-def _cases_lstm_cell_step() -> list[Case]:
+def _lstm_gates(x, h, W_ih, W_hh, b, order="ifgo"):
+    import torch
+
+    chunks = dict(zip(order, (x @ W_ih.T + h @ W_hh.T + b).chunk(4, dim=-1)))
+    return (torch.sigmoid(chunks["i"]), torch.sigmoid(chunks["f"]), torch.tanh(chunks["g"]),
+            torch.sigmoid(chunks["o"]))
+
+
+def _lstm_order_ifog(x, h, c, W_ih, W_hh, b):
+    import torch
+
+    i, f, g, o = _lstm_gates(x, h, W_ih, W_hh, b, order="ifog")
+    c_new = f * c + i * g
+    return o * torch.tanh(c_new), c_new
+
+
+def _lstm_no_tanh_on_cell(x, h, c, W_ih, W_hh, b):
+    i, f, g, o = _lstm_gates(x, h, W_ih, W_hh, b)
+    c_new = f * c + i * g
+    return o * c_new, c_new
+
+
+def _lstm_no_input_gate(x, h, c, W_ih, W_hh, b):
+    import torch
+
+    i, f, g, o = _lstm_gates(x, h, W_ih, W_hh, b)
+    c_new = f * c + g
+    return o * torch.tanh(c_new), c_new
+
+
+def _lstm_old_cell_in_h(x, h, c, W_ih, W_hh, b):
+    import torch
+
+    i, f, g, o = _lstm_gates(x, h, W_ih, W_hh, b)
+    return o * torch.tanh(c), f * c + i * g
+
+
+def _lstm_pair_swapped(x, h, c, W_ih, W_hh, b):
     from ..nn.rnn import lstm_step
 
+    h_new, c_new = lstm_step(x, h, c, W_ih, W_hh, b)
+    return c_new, h_new
+
+
+LSTM_MISTAKES = [
+    (_lstm_pair_swapped, "that is the pair in the order (c_new, h_new); return h_new first"),
+    (_lstm_order_ifog, "that is the four chunks read in the order i, f, o, g; torch's order is i, f, g, o"),
+    (_lstm_no_tanh_on_cell, "the output gate should see the new cell through a tanh"),
+    (_lstm_no_input_gate, "the candidate g enters the cell without the input gate"),
+    (_lstm_old_cell_in_h, "h_new is computed from the old cell c instead of the new one"),
+]
+
+
+def _validate_lstm(got, *args):
+    from ..nn.rnn import lstm_step
+
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        what = f"a {type(got).__name__} of {len(got)} items" if isinstance(got, (tuple, list)) else _short(got)
+        raise CheckFailure(f"return the pair (h_new, c_new), two tensors; got {what}")
+    h_new, c_new = lstm_step(*args)
+    try:
+        _compare(got[0], h_new, where="of h_new")
+        _compare(got[1], c_new, where="of c_new")
+    except CheckFailure as e:
+        for mistake, what in LSTM_MISTAKES:
+            if _matches(tuple(got), mistake, args):
+                raise CheckFailure(f"{str(e).rstrip('. ')}; {what}") from None
+        raise
+
+
+def _cases_lstm_cell_step() -> list[Case]:
     r = rng("lstm_cell_step")
     cases = []
-    for i, (B, D, H) in enumerate([(2, 3, 2)] + _sizes(r, 4)):
-        name = "B=2, D=3, H=2" if i == 0 else f"random #{i} (B={B}, D={D}, H={H})"
+    for i, (B, D, H) in enumerate([(3, 2, 4)] + _sizes(r, 4)):
+        name = "B=3, D=2, H=4" if i == 0 else f"random #{i} (B={B}, D={D}, H={H})"
         cases.append(Case(name, (_t(r, B, D), _t(r, B, H, scale=0.5), _t(r, B, H), _t(r, 4 * H, D, scale=0.7),
-                                 _t(r, 4 * H, H, scale=0.7), _t(r, 4 * H, scale=0.5))))
-    for c in cases:
-        c.expected = tuple(lstm_step(*c.args))
+                                 _t(r, 4 * H, H, scale=0.7), _t(r, 4 * H, scale=0.5)), validate=_validate_lstm))
     return cases
 
 
 @exercise(LESSON, points=1)
 def lstm_cell_step(func) -> None:
     """Check ``lstm_cell_step(x, h, c, W_ih, W_hh, b) -> (h_new, c_new)`` in PyTorch's gate order."""
-    run_cases("lstm_cell_step", func, _cases_lstm_cell_step(), compare=_compare,
-              hint="gates = x @ W_ih.T + h @ W_hh.T + b, split into 4 chunks in the order i, f, g, o; "
-                   "c_new = f*c + i*g, h_new = o*tanh(c_new); return (h_new, c_new)")
+    run_cases("lstm_cell_step", func, _cases_lstm_cell_step(),
+              hint="torch's gate order is i, f, g, o: chunk the pre-activations of all four gates at once; "
+                   "three gates are sigmoids and the candidate is a tanh; then compare each line of the "
+                   "equations above with your code, and return (h_new, c_new)")
 
 
 # ---------------------------------------------------------------------------- gru_cell_step
+def _gru_parts(x, h, W_ih, W_hh, b_ih, b_hh, order="rzn"):
+    xs = dict(zip(order, (x @ W_ih.T + b_ih).chunk(3, dim=-1)))
+    hs = dict(zip(order, (h @ W_hh.T + b_hh).chunk(3, dim=-1)))
+    return xs, hs
+
+
+def _gru_paper_form(x, h, W_ih, W_hh, b_ih, b_hh):
+    import torch
+
+    H = h.shape[-1]
+    xs, hs = _gru_parts(x, h, W_ih, W_hh, b_ih, b_hh)
+    r, z = torch.sigmoid(xs["r"] + hs["r"]), torch.sigmoid(xs["z"] + hs["z"])
+    n = torch.tanh(xs["n"] + (r * h) @ W_hh[2 * H:].T + b_hh[2 * H:])
+    return (1 - z) * n + z * h
+
+
+def _gru_update_swapped(x, h, W_ih, W_hh, b_ih, b_hh):
+    import torch
+
+    xs, hs = _gru_parts(x, h, W_ih, W_hh, b_ih, b_hh)
+    r, z = torch.sigmoid(xs["r"] + hs["r"]), torch.sigmoid(xs["z"] + hs["z"])
+    n = torch.tanh(xs["n"] + r * hs["n"])
+    return z * n + (1 - z) * h
+
+
+def _gru_bias_outside_reset(x, h, W_ih, W_hh, b_ih, b_hh):
+    import torch
+
+    H = h.shape[-1]
+    xs, hs = _gru_parts(x, h, W_ih, W_hh, b_ih, b_hh)
+    r, z = torch.sigmoid(xs["r"] + hs["r"]), torch.sigmoid(xs["z"] + hs["z"])
+    n = torch.tanh(xs["n"] + r * (hs["n"] - b_hh[2 * H:]) + b_hh[2 * H:])
+    return (1 - z) * n + z * h
+
+
+def _gru_order_zrn(x, h, W_ih, W_hh, b_ih, b_hh):
+    import torch
+
+    xs, hs = _gru_parts(x, h, W_ih, W_hh, b_ih, b_hh, order="zrn")
+    r, z = torch.sigmoid(xs["r"] + hs["r"]), torch.sigmoid(xs["z"] + hs["z"])
+    n = torch.tanh(xs["n"] + r * hs["n"])
+    return (1 - z) * n + z * h
+
+
+GRU_MISTAKES = [
+    (_gru_paper_form, "that is the paper's form, with r applied to h before the matrix product; torch's form "
+                      "applies r after it"),
+    (_gru_update_swapped, "the update gate weights the two states the other way round: z is the share of the old state"),
+    (_gru_bias_outside_reset, "b_hn is left outside the reset gate; in torch's form r multiplies it too"),
+    (_gru_order_zrn, "that is the chunks read in the order z, r, n; torch's order is r, z, n"),
+]
+
+
 def _cases_gru_cell_step() -> list[Case]:
     from ..nn.rnn import gru_step
 
     r = rng("gru_cell_step")
     cases = []
-    for i, (B, D, H) in enumerate([(2, 3, 2)] + _sizes(r, 4)):
-        name = "B=2, D=3, H=2" if i == 0 else f"random #{i} (B={B}, D={D}, H={H})"
+    for i, (B, D, H) in enumerate([(3, 2, 4)] + _sizes(r, 4)):
+        name = "B=3, D=2, H=4" if i == 0 else f"random #{i} (B={B}, D={D}, H={H})"
         cases.append(Case(name, (_t(r, B, D), _t(r, B, H, scale=0.8), _t(r, 3 * H, D, scale=0.7),
-                                 _t(r, 3 * H, H, scale=0.7), _t(r, 3 * H, scale=0.6), _t(r, 3 * H, scale=0.6))))
-    for c in cases:
-        c.expected = gru_step(*c.args)
+                                 _t(r, 3 * H, H, scale=0.7), _t(r, 3 * H, scale=0.6), _t(r, 3 * H, scale=0.6)),
+                          validate=_against(gru_step, GRU_MISTAKES)))
     return cases
 
 
 @exercise(LESSON, points=1)
 def gru_cell_step(func) -> None:
     """Check ``gru_cell_step(x, h, W_ih, W_hh, b_ih, b_hh) -> h_new`` in PyTorch's form."""
-    run_cases("gru_cell_step", func, _cases_gru_cell_step(), compare=_compare,
-              hint="split x @ W_ih.T + b_ih and h @ W_hh.T + b_hh into r, z, n parts; n = tanh(x_n + r * h_n) "
-                   "(r multiplies W_hn h + b_hn); h_new = (1 - z) * n + z * h")
+    run_cases("gru_cell_step", func, _cases_gru_cell_step(),
+              hint="torch's gate order is r, z, n; in torch's form the reset gate scales the whole hidden-side "
+                   "term of n (after the matrix product, bias included); z is the share of the old state that is kept")
