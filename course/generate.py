@@ -90,7 +90,8 @@ def top_k_filter(logits, k: int | None):
     """Keep the ``k`` largest logits in the last dimension; set the others to ``-inf``.
 
     After a softmax the kept tokens share all the probability, in the same ratios as before
-    (their probabilities are renormalized). Exactly ``k`` entries are kept even when values tie;
+    (their probabilities are renormalized). Exactly ``k`` entries are kept even when several values
+    tie with the ``k``-th largest (which of the tied ones survive is ``torch.topk``'s choice);
     ``k = None`` or ``k >= V`` keeps everything. Returns a new tensor (the input is not changed).
 
     Lesson: 03_melody_lstm

@@ -8,7 +8,7 @@ from torch import nn
 
 from course import check
 from course.exercises import exercises_of, lesson_03, pass_line
-from exercise_helpers import contract_tests, memorize, run_check, stub
+from exercise_helpers import GRADING_SEEDS, contract_tests, memorize, run_check, stub
 
 NAMES = ["melody_lm", "melody_lm_loss", "apply_temperature", "top_k_filter"]
 
@@ -57,12 +57,41 @@ def apply_temperature(logits, temperature):
 
 
 def top_k_filter(logits, k):
-    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
-    return torch.where(logits >= kth, logits, torch.full_like(logits, float("-inf")))
+    k = min(k, logits.shape[-1])
+    largest = torch.topk(logits, k, dim=-1)
+    return torch.full_like(logits, float("-inf")).scatter(-1, largest.indices, largest.values)
 
 
 SOLUTIONS = {"melody_lm": MelodyLM, "melody_lm_loss": melody_lm_loss, "apply_temperature": apply_temperature,
              "top_k_filter": top_k_filter}
+
+
+# ---------------------------------------------------------------- other right answers
+class MelodyLMWithDropout(MelodyLM):
+    """Dropout on the embeddings and the features: the check trains in train mode and judges in eval mode."""
+
+    def __init__(self, vocab_size, emb_size, hidden_size):
+        super().__init__(vocab_size, emb_size, hidden_size)
+        self.drop = nn.Dropout(0.3)
+
+    def forward(self, tokens):
+        features, _ = self.lstm(self.drop(self.embed(tokens)))
+        return self.head(self.drop(features))
+
+
+def temp_logsumexp(logits, temperature):
+    z = logits / temperature
+    return torch.exp(z - torch.logsumexp(z, dim=-1, keepdim=True))
+
+
+def topk_by_sorting(logits, k):
+    order = torch.argsort(logits, dim=-1, descending=True)[..., :k]
+    out = torch.full_like(logits, float("-inf"))
+    return out.scatter(-1, order, logits.gather(-1, order))
+
+
+OTHER_RIGHT = {"melody_lm": [MelodyGRU, MelodyLMWithDropout], "apply_temperature": [temp_logsumexp],
+               "top_k_filter": [topk_by_sorting]}
 
 
 # ---------------------------------------------------------------- known-wrong implementations
@@ -79,6 +108,36 @@ class BrokenOriginal(nn.Module):
         encoded, _ = self.encoder(self.embed(tokens))
         decoded, _ = self.decoder(encoded)
         return decoded
+
+
+class TanhLogits(MelodyLM):
+    """Bug 2 of the find-the-bugs answer: the scores are squashed into (-1, 1)."""
+
+    def forward(self, tokens):
+        return torch.tanh(super().forward(tokens))
+
+
+class NoLSTM(MelodyLM):
+    """The embedding goes straight into the output layer: right shapes, but no memory of earlier tokens."""
+
+    def __init__(self, vocab_size, emb_size, hidden_size):
+        super().__init__(vocab_size, emb_size, hidden_size)
+        self.head = nn.Linear(emb_size, vocab_size)
+
+    def forward(self, tokens):
+        return self.head(self.embed(tokens))
+
+
+class LSTMFeaturesAsLogits(nn.Module):
+    """An LSTM as wide as the vocabulary, its outputs used as logits (bounded by (-1, 1))."""
+
+    def __init__(self, vocab_size, emb_size, hidden_size):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, emb_size)
+        self.lstm = nn.LSTM(emb_size, vocab_size, batch_first=True)
+
+    def forward(self, tokens):
+        return self.lstm(self.embed(tokens))[0]
 
 
 class SoftmaxOut(MelodyLM):
@@ -168,6 +227,16 @@ def temp_no_softmax(logits, temperature):
     return logits / temperature
 
 
+def topk_keeps_ties(logits, k):
+    kth = torch.topk(logits, min(k, logits.shape[-1]), dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def topk_fails_when_k_exceeds_V(logits, k):
+    top = torch.topk(logits, k, dim=-1)
+    return torch.full_like(logits, float("-inf")).scatter(-1, top.indices, top.values)
+
+
 def topk_zero_not_inf(logits, k):
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]
     return torch.where(logits >= kth, logits, torch.zeros_like(logits))
@@ -201,12 +270,13 @@ def topk_large_negative(logits, k):
 
 
 WRONG = {
-    "melody_lm": [BrokenOriginal, SoftmaxOut, NotBatchFirst, Bidirectional, ReturnsState, Frozen],
+    "melody_lm": [BrokenOriginal, SoftmaxOut, NotBatchFirst, Bidirectional, ReturnsState, Frozen, TanhLogits,
+                  NoLSTM, LSTMFeaturesAsLogits],
     "melody_lm_loss": [loss_unshifted, loss_double_softmax, loss_keeps_padding, loss_shift_wrong_way,
                        loss_nll_on_logits, loss_item, loss_pad_zero_always],
     "apply_temperature": [temp_multiplies, temp_ignored, temp_naive_exp, temp_wrong_dim, temp_no_softmax],
     "top_k_filter": [topk_zero_not_inf, topk_off_by_one, topk_smallest, topk_in_place, topk_whole_tensor,
-                     topk_large_negative],
+                     topk_large_negative, topk_keeps_ties, topk_fails_when_k_exceeds_V],
 }
 
 # what the fail line should point at, for the wrong answers whose mistake the check can name
@@ -217,12 +287,17 @@ EXPECTED_MESSAGE = {
     Bidirectional: "peeks",
     ReturnsState: "tuple",
     Frozen: "no gradient",
+    TanhLogits: "(-1, 1)",
+    NoLSTM: "LSTM's features",
+    LSTMFeaturesAsLogits: "(-1, 1)",
     loss_item: "Python number",
     topk_zero_not_inf: "-inf",
     topk_off_by_one: "exactly k",
     topk_in_place: "changed its input",
     topk_large_negative: "-inf",
     temp_naive_exp: "NaN",
+    topk_keeps_ties: "tie",
+    topk_fails_when_k_exceeds_V: "k larger than the vocabulary",
 }
 
 
@@ -230,8 +305,34 @@ def test_the_lesson_registers_its_exercises_under_unique_names():
     assert [e.name for e in exercises_of("03_melody_lstm")] == NAMES
 
 
-def test_another_right_model_passes():
-    assert run_check("melody_lm", MelodyGRU) == pass_line("melody_lm")
+@pytest.mark.parametrize("name, right", [(n, f) for n, fs in OTHER_RIGHT.items() for f in fs],
+                         ids=[f.__name__ for fs in OTHER_RIGHT.values() for f in fs])
+@pytest.mark.parametrize("seed", (None,) + GRADING_SEEDS)
+def test_other_right_answers_pass(name, right, seed, monkeypatch):
+    if seed is None:
+        monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
+    else:
+        monkeypatch.setenv("COURSE_GRADING_SEED", seed)
+    assert run_check(name, right) == pass_line(name)
+
+
+def test_the_learning_case_separates_working_models_from_memoryless_and_squashed_ones():
+    """The margins behind the 0.4-nat threshold: working models end far below it, wrong ones far above."""
+    import numpy as np
+
+    case = next(c for c in lesson_03._cases_melody_lm() if c.args[0] == "learn")
+    final = {cls: lesson_03._probe_melody_lm(cls)(*case.args)["last"]
+             for cls in (MelodyLM, MelodyLMWithDropout, TanhLogits, NoLSTM)}
+    assert final[MelodyLM] < 0.1 and final[MelodyLMWithDropout] < 0.2
+    assert final[TanhLogits] > 0.8 and final[NoLSTM] > 0.55
+    # a model without memory cannot beat the best next-token table of the tune: check that bound by counting
+    tokens = case.args[-1].numpy()
+    pairs = {}
+    for row in tokens:
+        for a, b in zip(row[:-1], row[1:]):
+            pairs.setdefault(int(a), []).append(int(b))
+    floor = -np.mean([np.log(nxt.count(b) / len(nxt)) for nxt in pairs.values() for b in nxt])
+    assert floor > 0.55 > lesson_03._LEARNED
 
 
 def test_the_reference_implementations_pass():

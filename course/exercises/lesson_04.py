@@ -98,9 +98,9 @@ def _cases_bernoulli_nll_per_frame() -> list[Case]:
 def bernoulli_nll_per_frame(func) -> None:
     """Check ``bernoulli_nll_per_frame(logits (B, T, P), rolls (B, T, P), mask (B, T)) -> nats per frame``."""
     run_cases("bernoulli_nll_per_frame", func, _cases_bernoulli_nll_per_frame(),
-              hint="F.binary_cross_entropy_with_logits(logits, rolls, reduction='none') gives one value per key "
-                   "(stable for large logits); sum it over the keys (dim=-1), keep the frames where mask is True, "
-                   "and divide their sum by the number of such frames")
+              hint="a frame costs the sum of its keys' binary cross-entropies, computed from the logits in a way "
+                   "that stays finite for very confident guesses (section 2); then average these frame costs over "
+                   "the real frames only, the ones the mask marks, whatever piece they belong to")
 
 
 # ---------------------------------------------------------------------------- marginal_baseline_nll
@@ -149,9 +149,10 @@ def _cases_marginal_baseline_nll() -> list[Case]:
 def marginal_baseline_nll(func) -> None:
     """Check ``marginal_baseline_nll(train_rolls, test_rolls, smoothing=1.0) -> nats per frame``."""
     run_cases("marginal_baseline_nll", func, _cases_marginal_baseline_nll(),
-              hint="stack all training frames (np.concatenate), p_k = (frames with key k on + smoothing) / "
-                   "(frames + 2 * smoothing); then average -sum_k [v_k log p_k + (1 - v_k) log(1 - p_k)] over "
-                   "all test frames together")
+              hint="count over all training frames together how often each key sounds and smooth the counts as "
+                   "the formula says (alpha imagined frames with the key on, alpha with it off); a test frame then "
+                   "costs the log-probabilities of its sounding and of its silent keys, and the answer averages "
+                   "that cost over all test frames as one pool, not piece by piece")
 
 
 # ---------------------------------------------------------------------------- autoregressive_mask
@@ -199,8 +200,8 @@ def _cases_autoregressive_mask() -> list[Case]:
 def autoregressive_mask(func) -> None:
     """Check ``autoregressive_mask(n) -> (n, n)`` with ``mask[k, j] = 1`` exactly when ``j < k``."""
     run_cases("autoregressive_mask", func, _cases_autoregressive_mask(),
-              hint="torch.tril(torch.ones(n, n), diagonal=-1) keeps the entries strictly below the diagonal "
-                   "(row k = output k, column j = input j)")
+              hint="row k is output k and column j is input j; output k may read only the inputs that come "
+                   "strictly before it, never itself or a later one. Draw the 3 x 3 case by hand first")
 
 
 # ---------------------------------------------------------------------------- sample_frame_autoregressive
@@ -292,8 +293,9 @@ def _cases_sample_frame_autoregressive() -> list[Case]:
 def sample_frame_autoregressive(func) -> None:
     """Check ``sample_frame_autoregressive(next_logit, n_keys, uniform) -> (n_keys,) 0/1 array``."""
     run_cases("sample_frame_autoregressive", func, _cases_sample_frame_autoregressive(),
-              hint="go through the keys in order: p = sigmoid(next_logit(v[:k])) from the keys already drawn, "
-                   "then v[k] = 1 if uniform[k] < p else 0, and only then move on to key k + 1")
+              hint="decide the keys one at a time, from the lowest: the probability of key k comes from the keys "
+                   "already decided (and only those), key k sounds when its own uniform number falls below that "
+                   "probability, and that decision becomes part of what the next key is conditioned on")
 
 
 __all__ = ["bernoulli_nll_per_frame", "marginal_baseline_nll", "autoregressive_mask", "sample_frame_autoregressive"]
