@@ -237,25 +237,44 @@ def test_random_cases_depend_on_the_grading_seed(monkeypatch):
     assert checking.case_seed("x") != a
 
 
-def test_side_channel_records_what_the_real_check_printed(tmp_path, monkeypatch):
+ARMED_SCRIPT = """
+import io, contextlib, json, os, sys
+from course.exercises import sidechannel
+from course import check
+assert sidechannel.arm() and sidechannel.armed()
+print(json.dumps({"token_gone": not os.path.exists(sys.argv[1]),
+                  "env_gone": not any(k.startswith("COURSE_GRADING_") and k != "COURSE_GRADING_SEED" for k in os.environ)}))
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    check.pitch_range(lambda m: (0, 0))
+print(json.dumps({"line": buf.getvalue(), "again": sidechannel.arm(),
+                  "public_record": hasattr(sidechannel, "record") or hasattr(sidechannel, "_recorder")}))
+"""
+
+
+def test_side_channel_records_what_the_real_check_printed(tmp_path):
+    """Arming happens once per kernel, so it is tried in a process of its own."""
+    import subprocess
+    import sys
+
     token, results = tmp_path / "token", tmp_path / "records.jsonl"
     token.write_text("s3cret")
-    monkeypatch.setenv(sidechannel.GRADING_TOKEN_ENV, str(token))
-    monkeypatch.setenv(sidechannel.GRADING_RESULTS_ENV, str(results))
-    monkeypatch.setattr(sidechannel, "_recorder", None)
-    assert sidechannel.arm() and sidechannel.armed()
-    assert not token.exists(), "the secret's file is deleted once read"
-    assert sidechannel.GRADING_TOKEN_ENV not in os.environ and sidechannel.GRADING_RESULTS_ENV not in os.environ
-    one_line(check.pitch_range, lambda m: (0, 0))
+    env = dict(os.environ, **{sidechannel.GRADING_TOKEN_ENV: str(token), sidechannel.GRADING_RESULTS_ENV: str(results)})
+    out = subprocess.run([sys.executable, "-c", ARMED_SCRIPT, str(token)], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = (json.loads(line) for line in out.stdout.splitlines())
+    assert first == {"token_gone": True, "env_gone": True}, "the secret's file is deleted once read"
+    assert second["line"].startswith("FAIL pitch_range:") and second["line"].count("\n") == 1
+    assert not second["again"], "arming twice does nothing"
+    assert not second["public_record"], "no module global leads to the recorder"
     recs = [json.loads(line) for line in results.read_text().splitlines()]
-    assert recs[-1]["secret"] == "s3cret" and recs[-1]["exercise"] == "pitch_range"
-    assert recs[-1]["line"].startswith("FAIL pitch_range:")
-    assert not sidechannel.arm(), "arming twice does nothing"
+    assert len(recs) == 1 and recs[0]["secret"] == "s3cret" and recs[0]["exercise"] == "pitch_range"
+    assert recs[0]["line"].startswith("FAIL pitch_range:") and "tampered" not in recs[0]
 
 
 def test_without_grading_nothing_is_recorded(monkeypatch):
     monkeypatch.delenv(sidechannel.GRADING_TOKEN_ENV, raising=False)
-    monkeypatch.setattr(sidechannel, "_recorder", None)
     assert not sidechannel.arm() and not sidechannel.armed()
 
 

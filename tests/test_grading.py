@@ -23,6 +23,8 @@ from course.exercises import notebooks as nbs
 from course.exercises import checkrun, sandbox, selfcheck, tamper
 
 CELL_TIMEOUT = 8
+BAD_NAME = os.fsdecode(b"bad\xffname")        # a file name that is not UTF-8
+BAD_ID = "bad\\xffname"                        # the student id the reports show for it
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -42,6 +44,7 @@ def mixed(light, tmp_path_factory):
     subs_dir = tmp_path_factory.mktemp("submissions")
     subs = hostile.hostile(lesson_nb, outside=subs_dir)
     hostile.write_submissions(subs_dir, subs)
+    (subs_dir / f"{BAD_NAME}.ipynb").write_bytes(nbs.dumps(hostile.correct(lesson_nb)).encode("utf-8"))
     (subs_dir / "notes.txt").write_text("not a notebook, and not .ipynb: skipped")
     before = _digest(subs_dir)
     out = tmp_path_factory.mktemp("report")
@@ -76,9 +79,25 @@ def test_each_submission_gets_its_due(mixed, student):
 
 def test_the_honest_student_gets_full_points_whatever_the_others_did(mixed):
     run = mixed[0]
-    rows = run.student_rows("honest")
-    assert [r.exercise for r in rows] == ["pitch_range", "transpose_melody"]
-    assert all(r.status == "passed" and r.points == r.max_points == 1 for r in rows)
+    for student in ("honest", BAD_ID):          # a file name that is not UTF-8 is graded like any other
+        rows = run.student_rows(student)
+        assert [r.exercise for r in rows] == ["pitch_range", "transpose_melody"]
+        assert all(r.status == "passed" and r.points == r.max_points == 1 for r in rows)
+
+
+def test_attacks_are_named_in_the_messages_and_notes(mixed):
+    run, out = mixed[0], mixed[1]
+    assert "course.music.transpose was replaced" in _status(run, "a3_patch_course", "transpose_melody").message
+    assert "reference_pitch_range was replaced" in _status(run, "a4_patch_reference", "pitch_range").message
+    assert "reference implementation is not available" in _status(run, "a6_kept_reference", "pitch_range").message
+    assert "another check" in _status(run, "nested_check", "pitch_range").message
+    assert "2 times" in _status(run, "second_run", "pitch_range").message
+    notes = (out / "feedback" / "a5_forged_recorder.md").read_text()
+    assert "computed name" in notes and "computed attribute name" in notes
+    deep = (out / "feedback" / "deep_cell.md").read_text()
+    assert "review it by hand" in deep and "raised RecursionError" in deep, "the cell fails at once, no hang"
+    assert all(len(r.message) < 2000 for r in run.rows), "printed floods never reach the gradebook"
+    assert (out / "gradebook.csv").stat().st_size < 100_000
 
 
 def test_messages_say_what_happened(mixed):
@@ -112,13 +131,13 @@ def test_gradebook_summary_and_feedback(mixed):
     assert list(rows[0]) == grading.COLUMNS
     assert len(rows) == len(run.rows)
     students = {r["student"] for r in rows}
-    assert students == set(hostile.EXPECTED)
+    assert students == set(hostile.EXPECTED) | {BAD_ID}
     with open(out / "summary.csv", newline="") as f:
         summary = {r["student"]: r for r in csv.DictReader(f)}
     assert summary["honest"]["points"] == "2" and summary["honest"]["max_points"] == "2"
     assert summary["patch_builtins"]["tampered"] == "2"
     for s in students:
-        text = (out / "feedback" / f"{s}.md").read_text()
+        text = (out / "feedback" / f"{grading._safe_name(s)}.md").read_text()
         assert text.startswith(f"# Feedback for {s}")
     assert "2 / 2 points" in (out / "feedback" / "honest.md").read_text()
     assert "kernel stopped" in (out / "feedback" / "os_exit.md").read_text()

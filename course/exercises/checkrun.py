@@ -12,8 +12,10 @@
 
 :func:`run_prepared` runs the copy with nbval (``pytest --nbval-lax``) as a contained job
 (:mod:`.sandbox`, :mod:`.nbval_runner`) and decides each exercise: it passes only when nbval saw
-its check cell print exactly the pass line *and* the side channel holds the real check's pass
-record from that cell.
+its check cell print exactly the pass line *and* the side channel holds exactly one record of the
+real check from that cell, with the pass line and nothing found tampered with. A record that says
+the course's code was changed (see :mod:`.sidechannel`), or more than one run of the check in its
+cell, makes the exercise ``tampered``.
 
 Lesson: 00_welcome
 """
@@ -135,6 +137,14 @@ def _check_source(lesson_source: str) -> str:
     return "\n".join(marker[:1] + ["from course import check"] + rest)
 
 
+def _defined_names(source: str) -> set[str]:
+    """``notebooks.defined_names``, but a cell too deep or too large to parse defines nothing."""
+    try:
+        return nbs.defined_names(source)
+    except (RecursionError, MemoryError, Exception):
+        return set()
+
+
 def prepare(nb, lesson: LessonChecks, arm: bool = True) -> Prepared:
     """A copy of ``nb`` with the lesson's check cells (expected outputs injected) and no saved outputs."""
     import nbformat
@@ -164,7 +174,7 @@ def prepare(nb, lesson: LessonChecks, arm: bool = True) -> Prepared:
         wanted = set(lesson.args.get(name) or [name])
         at = None
         for i, cell in enumerate(nb.cells):
-            if cell.cell_type == "code" and wanted & nbs.defined_names(cell.source):
+            if cell.cell_type == "code" and wanted & _defined_names(cell.source):
                 at = i
         new = nbformat.v4.new_code_cell(lesson_src[name])
         new.pop("id", None)
@@ -288,7 +298,8 @@ def run_prepared(prepared: Prepared, *, cell_timeout: float = 300.0, notebook_ti
         notebook.write_text(nbs.dumps(prepared.nb), encoding="utf-8")
         env = sandbox.job_env(scratch, {
             "COURSE_GRADING_SEED": seed, "COURSE_GRADING_TOKEN_FILE": token,
-            "COURSE_GRADING_RESULTS": records_path, "COURSE_GRADING_MAX_OUTPUT": int(max_output_kb) * 1000})
+            "COURSE_GRADING_RESULTS": records_path, "COURSE_GRADING_MAX_OUTPUT": int(max_output_kb) * 1000,
+            "COURSE_GRADING_LESSON": prepared.lesson.lesson})
         cmd = sandbox.python_command("course.exercises.nbval_runner") + [
             str(notebook), "--results", str(cells_path), "--cell-timeout", f"{cell_timeout:g}", *limits.to_args()]
         job = sandbox.run_job(cmd, cwd=scratch.work, env=env, timeout=notebook_timeout,
@@ -328,7 +339,13 @@ def _decide(prepared: Prepared, records: list[dict], cells: list[dict], job, not
         line = str(recs[-1].get("line", "")) if recs else None
         rep = by_cell.get(num)
         ok_line = pass_line(name)
-        if line == ok_line:
+        tampered = next((str(r["tampered"]) for r in recs if r.get("tampered")), None)
+        if tampered:
+            status, msg = "tampered", f"the check was interfered with: {tampered[:300]}"
+        elif len(recs) > 1:
+            status, msg = "tampered", (f"the check ran {len(recs)} times in its cell (called again from the "
+                                       "notebook's own code?); only one run is expected")
+        elif line == ok_line:
             if rep is not None and rep.get("outcome") != "passed":
                 status, msg = "failed", ("the check passed, but its cell printed more than the pass line "
                                          f"({cell_problem(rep.get('message', ''))})")

@@ -21,6 +21,16 @@ The submitted files are only read. The grader compares the submissions folder be
 the run and reports any change (a job writing there would need an absolute path; see
 :mod:`.sandbox` for what is and is not contained).
 
+One submission can never stop the run: reading, scanning, preparing, running and reporting are
+done per submission, and whatever goes wrong becomes that student's row (``invalid`` or ``error``)
+saying why. Student ids come from file names, which need not be valid UTF-8: they are written with
+undecodable bytes shown as ``\\xNN`` (``bad\\xffname``), in the CSV files and the feedback names alike.
+
+**Containment.** Every job runs as the same user (the grader's, or the one ``--run-as`` names):
+one student's notebook could delete another job's results or kill its kernel while both run, and
+without ``--run-as`` it can write anywhere the grader can, the course's own files included. For
+untrusted classes, run each submission in a container (or a VM) of its own; see :mod:`.sandbox`.
+
 Lesson: 00_welcome
 """
 from __future__ import annotations
@@ -82,8 +92,32 @@ class _Job:
 
 
 # ------------------------------------------------------------------------------------ one submission
+def clean_text(text: str) -> str:
+    """``text`` safe to write as UTF-8: bytes a file name could not decode become ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _load(path: Path, lessons: dict[str, checkrun.LessonChecks]) -> _Job:
-    job = _Job(path.stem, path)
+    """Read, identify and scan one submission; whatever goes wrong becomes the job's problem."""
+    try:
+        return _load_unsafe(path, lessons)
+    except Exception as e:  # noqa: BLE001 - one odd notebook never stops the run
+        job = _Job(clean_text(path.stem), path)
+        job.problem = (f"{clean_text(path.name)} could not be read for grading "
+                       f"({type(e).__name__}: {clean_text(str(e))[:100]})")
+        return job
+
+
+def _load_unsafe(path: Path, lessons: dict[str, checkrun.LessonChecks]) -> _Job:
+    job = _Job(clean_text(path.stem), path)
     try:
         size = path.stat().st_size
         if size > MAX_SUBMISSION_BYTES:
@@ -91,14 +125,15 @@ def _load(path: Path, lessons: dict[str, checkrun.LessonChecks]) -> _Job:
                                 f"{MAX_SUBMISSION_BYTES / 1e6:.0f} MB (clear the outputs and save again)")
         nb = nbs.read_notebook(path)
     except ExerciseError as e:
-        job.problem = str(e)
+        job.problem = clean_text(str(e))
         return job
+    name = clean_text(path.name)
     if not any(c.cell_type == "code" for c in nb.cells):
-        job.problem = f"{path.name} has no code cells: not a lesson notebook"
+        job.problem = f"{name} has no code cells: not a lesson notebook"
         return job
     match = nbs.lesson_of(nb, path, {k: v.names for k, v in lessons.items()})
     if match.lesson is None:
-        job.problem = (f"{path.name} does not belong to any lesson in the lessons folder "
+        job.problem = (f"{name} does not belong to any lesson in the lessons folder "
                        "(no course metadata, no NN_ file name, no known check cells)")
         return job
     job.lesson = lessons[match.lesson]
@@ -106,12 +141,21 @@ def _load(path: Path, lessons: dict[str, checkrun.LessonChecks]) -> _Job:
     try:
         job.prepared = checkrun.prepare(nb, job.lesson)
     except Exception as e:  # a notebook odd enough to break the preparation
-        job.problem = f"{path.name} could not be prepared for grading ({type(e).__name__}: {str(e)[:100]})"
+        job.problem = f"{name} could not be prepared for grading ({type(e).__name__}: {clean_text(str(e))[:100]})"
     return job
 
 
 def _grade_job(job: _Job, opts: dict) -> list[Row]:
     """Rows for one submission (runs in a worker thread; the notebook itself runs in a contained job)."""
+    try:
+        return _grade_job_unsafe(job, opts)
+    except Exception as e:  # noqa: BLE001 - the grader's own failure on this submission: one row says so
+        lesson = job.lesson.lesson if job.lesson else "?"
+        return [Row(job.student, lesson, "-", 0, 0, "error",
+                    f"the grader failed on this notebook ({type(e).__name__}: {clean_text(str(e))[:150]})")]
+
+
+def _grade_job_unsafe(job: _Job, opts: dict) -> list[Row]:
     if job.problem is not None or job.prepared is None:
         lesson = job.lesson.lesson if job.lesson else "?"
         total = sum(job.lesson.points(n) for n in job.lesson.names) if job.lesson else 0
@@ -141,7 +185,7 @@ def _grade_job(job: _Job, opts: dict) -> list[Row]:
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(clean_text(text).encode("utf-8", "backslashreplace"))
     os.replace(tmp, path)
 
 
@@ -199,7 +243,7 @@ def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, 
         raise ExerciseError(f"No submissions folder at {submissions}.")
     lessons = checkrun.find_lessons(lessons_dir)
     files = sorted(p for p in submissions.iterdir() if p.is_file() and p.suffix == ".ipynb")
-    skipped = sorted(p.name for p in submissions.iterdir() if p.is_file() and p.suffix != ".ipynb"
+    skipped = sorted(clean_text(p.name) for p in submissions.iterdir() if p.is_file() and p.suffix != ".ipynb"
                      and not p.name.startswith("."))
     out_resolved = out.resolve()
     before = _snapshot(submissions, out_resolved)
@@ -207,7 +251,7 @@ def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, 
     limits = sandbox.Limits(memory_mb=memory_mb, run_as=sandbox.resolve_user(run_as))
     opts = dict(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, limits=limits,
                 seed=f"grading:{seed}", max_output_kb=max_output_kb)
-    loaded = [_load(p, lessons) for p in files]
+    loaded = _unique_ids([_load(p, lessons) for p in files])
     jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(loaded))))
     rows_by_student: dict[str, list[Row]] = {}
     try:
@@ -233,13 +277,24 @@ def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, 
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     if changed:
         notes.append("the submissions folder changed during grading (a submission wrote there?): "
-                     + ", ".join(changed[:20]))
+                     + ", ".join(clean_text(c) for c in changed[:20]))
     rows = [r for job in loaded for r in rows_by_student.get(job.student, [])]
     run_ = GradeRun(rows, time.monotonic() - t0, notes, skipped)
     _write_reports(run_, loaded, out, seed, dict(jobs=jobs, cell_timeout=cell_timeout,
                                                  notebook_timeout=notebook_timeout, memory_mb=memory_mb,
                                                  run_as=run_as, lessons_dir=str(next(iter(lessons.values())).path.parent)))
     return run_
+
+
+def _unique_ids(loaded: list[_Job]) -> list[_Job]:
+    """Ids that clean up alike (a byte 0xff in one file name, the text ``\\xff`` in another) get told apart."""
+    seen: set[str] = set()
+    for job in loaded:
+        if job.student in seen:
+            raw = os.fsencode(str(job.path.name))
+            job.student = f"{job.student}-{hashlib.sha1(raw).hexdigest()[:6]}"
+        seen.add(job.student)
+    return loaded
 
 
 def _write_reports(run_: GradeRun, loaded: list[_Job], out: Path, seed: str, settings: dict) -> None:
@@ -258,9 +313,12 @@ def _write_reports(run_: GradeRun, loaded: list[_Job], out: Path, seed: str, set
         got, total = sum(r.points for r in rows), sum(r.max_points for r in rows)
         lesson = rows[0].lesson if rows else "?"
         flags = sum(r.status == "tampered" for r in rows)
-        summary.append([job.student, lesson, got, total, flags, job.path.name])
+        summary.append([job.student, lesson, got, total, flags, clean_text(job.path.name)])
         notes = list(job.notes)
-        _atomic_write(out / "feedback" / f"{fname}.md", _feedback(job.student, rows, notes, seed_note))
+        try:
+            _atomic_write(out / "feedback" / f"{fname}.md", _feedback(job.student, rows, notes, seed_note))
+        except (OSError, ValueError) as e:  # one feedback file failing never loses the gradebook
+            run_.notes.append(f"could not write the feedback of {job.student}: {type(e).__name__}: {e}")
     _atomic_write(out / "summary.csv", _csv_text(["student", "lesson", "points", "max_points", "tampered", "file"], summary))
     info = {"seed": seed, "seconds": round(run_.seconds, 1), "notebooks": len(loaded), "settings": settings,
             "notes": run_.notes, "skipped_files": run_.skipped}
@@ -281,7 +339,10 @@ def add_arguments(parser) -> None:
                         help="lesson notebooks with the check cells (default: the course's solutions/)")
     parser.add_argument("--seed", default=None, help="seed for the random cases (default: new each run)")
     parser.add_argument("--run-as", default=None, metavar="USER",
-                        help="run each notebook as this user (grader must run as root); stops writes outside scratch")
+                        help="run each notebook as this user (grader must run as root); stops writes outside "
+                             "the job's scratch folder. All jobs share that one user, so one notebook could "
+                             "still disturb another's job while both run: for untrusted classes run each "
+                             "submission in a container")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -23,6 +23,15 @@ suspicious code, but for untrusted classes run it in a container, or as root wit
 ``--run-as nobody``. Limits rely on Linux (``/proc``, ``RLIMIT_AS``); on macOS they are weaker, and
 Windows is not supported for grading.
 
+``run_as`` is **one** user for every job, not a user per job. It stops writes to the submissions,
+the course's files and the grader's reports, but jobs running at the same time share that uid: one
+student's code can signal (kill) another job's kernel, and delete or overwrite another job's
+scratch files, including its results file (``private/records.jsonl``: the secret stops a forged
+*pass*, not a deleted or truncated file, which shows up as an ``error`` for the victim), and the
+per-user process limit is shared. Grading with ``--jobs 1`` removes the cross-job part; a container
+per submission (or a uid per job, which this module does not do) removes all of it. For untrusted
+classes, run each submission in a container of its own.
+
 Lesson: 00_welcome
 """
 from __future__ import annotations

@@ -90,6 +90,13 @@ def _after(nb, name: str, code: str) -> nbformat.NotebookNode:
     raise AssertionError(f"no cell defines {name}")
 
 
+def _at_end(nb, code: str) -> nbformat.NotebookNode:
+    """Append a code cell ``code`` after everything else (after the last check cell)."""
+    nb = copy.deepcopy(nb)
+    nb.cells.append(nbformat.v4.new_code_cell(code))
+    return nb
+
+
 def _check_cell_index(nb, name: str) -> int:
     for i, cell in enumerate(nb.cells):
         if nbs.is_check_cell(cell) and nbs.check_name(cell.source) == name:
@@ -101,6 +108,126 @@ WRONG_RANGE = '''def pitch_range(melody):
     return melody.notes[0].pitch, melody.notes[-1].pitch'''
 WRONG_TRANSPOSE = '''def transpose_melody(melody, semitones):
     return melody.replace(notes=tuple(n._replace(pitch=n.pitch + semitones) for n in melody.notes[:1]) + melody.notes[1:])'''
+
+
+# ---------------------------------------------------------------------------- red-team attacks
+# A1: a finalizer in the result (run when the check drops it) forges what the check's capture reads back
+A1_FINALIZER = '''import sys
+
+class _Note:
+    def __del__(self):
+        line = " ".join(["PA" + "SS", self.ex + ":", "all cases correct."])
+        try:
+            setattr(sys.stdout, "get" + "value", lambda: line + "\\n")
+        except Exception:
+            pass
+
+def pitch_range(melody):
+    n = _Note(); n.ex = "pitch_range"
+    return (0, 0, n)'''
+A1_FINALIZER_T = '''def transpose_melody(melody, semitones):
+    n = _Note(); n.ex = "transpose_melody"
+    return [n]'''
+# A2: an int that says it equals everything
+A2_INT_SUBCLASS = '''class Pitch(int):
+    def __ne__(self, other):
+        return False
+    def __eq__(self, other):
+        return True
+    __hash__ = int.__hash__
+
+def pitch_range(melody):
+    return Pitch(0), Pitch(0)'''
+A2_INT_SUBCLASS_T = '''def transpose_melody(melody, semitones):
+    return melody.replace(notes=tuple(n._replace(pitch=Pitch(n.pitch)) for n in melody.notes))'''
+# A3: patch the course function the reference answer uses
+A3_PATCH_COURSE = "from course import music\nmusic.transpose = lambda melody, semitones: melody"
+A3_PATCH_COURSE_T = "def transpose_melody(melody, semitones):\n    return melody"
+# A4: patch the reference itself, with names the static scan cannot read
+A4_PATCH_REFERENCE = '''_m = __import__("course.exercises.lesson_" + "00", fromlist=["x"])
+setattr(_m, "reference_" + "pitch_range", lambda melody: (1, 2))'''
+A4_PATCH_REFERENCE_F = "def pitch_range(melody):\n    return (1, 2)"
+# A5: replace the side channel's recorder (by computed names) and rewrite FAIL lines in every cell
+A5_FORGED_RECORDER = '''import sys
+_sc = __import__("course.exercises.side" + "channel", fromlist=["x"])
+_ok = lambda ex: " ".join(["PA" + "SS", ex + ":", "all cases correct."])
+_out = sys.stdout
+
+def _each_cell(*args):
+    w = _out.write
+    _out.write = lambda s: w(_ok(s.split()[1].rstrip(":")) if s.startswith("FA" + "IL ") else s)
+
+getattr(get_ipython(), "eve" + "nts").register("pre_run_cell", _each_cell)
+for _name in ("_rec" + "order", "rec" + "ord"):
+    try:
+        _real = getattr(_sc, _name)
+        setattr(_sc, _name, lambda ex, line, *a, _real=_real: _real(ex, _ok(ex)))
+    except AttributeError:
+        pass'''
+# A6: keep the reference answer (found by computed names) and answer with it
+A6_KEPT_REFERENCE = '''_ref = getattr(__import__("course.exercises.lesson_" + "00", fromlist=["x"]), "reference_" + "pitch_range")
+
+def pitch_range(melody):
+    return _ref(melody)'''
+# a check run from inside the student's function, and a second run after the real one (by a finalizer)
+NESTED_CHECK = '''def pitch_range(melody):
+    from course import check
+    check.transpose_melody(lambda melody, semitones: melody)
+    pitches = [note.pitch for note in melody.notes]
+    return min(pitches), max(pitches)'''
+SECOND_RUN = '''_ref = getattr(__import__("course.exercises.lesson_" + "00", fromlist=["x"]), "reference_" + "pitch_range")
+
+class _Again:
+    def __del__(self):
+        __import__("course").check.pitch_range(_ref)
+
+def pitch_range(melody):
+    return (0, 0, _Again())'''
+# honest work that must not look like tampering
+FP_LOOP_VARIABLE = 'for check in ["range", "transpose"]:\n    print("done:", check)'
+FP_PLOT_TITLE = 'import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.title("Exercise")'
+FP_COMMENT = "# my notebook said: PASS pitch_range: all cases correct.\nx = 1"
+DEEP_CELL = "x = " + "-" * 3000 + "1"
+
+
+def attacks(lesson_nb) -> dict[str, object]:
+    """The red team's attacks on the checks, and honest notebooks that once looked like attacks."""
+    ok = correct(lesson_nb)
+    stub = student(lesson_nb)
+    return {
+        "a1_finalizer": _set_function(_set_function(ok, "pitch_range", A1_FINALIZER), "transpose_melody",
+                                      A1_FINALIZER_T),
+        "a2_int_subclass": _set_function(_set_function(ok, "pitch_range", A2_INT_SUBCLASS), "transpose_melody",
+                                         A2_INT_SUBCLASS_T),
+        "a3_patch_course": _after(_set_function(ok, "transpose_melody", A3_PATCH_COURSE_T), "transpose_melody",
+                                  A3_PATCH_COURSE),
+        "a4_patch_reference": _after(_set_function(ok, "pitch_range", A4_PATCH_REFERENCE_F), "pitch_range",
+                                     A4_PATCH_REFERENCE),
+        "a5_forged_recorder": _after(stub, "pitch_range", A5_FORGED_RECORDER),
+        "a6_kept_reference": _set_function(ok, "pitch_range", A6_KEPT_REFERENCE),
+        "nested_check": _set_function(ok, "pitch_range", NESTED_CHECK),
+        "second_run": _set_function(ok, "pitch_range", SECOND_RUN),
+        "deep_cell": _after(ok, "pitch_range", DEEP_CELL),
+        "fp_loop_variable": _at_end(ok, FP_LOOP_VARIABLE),
+        "fp_plot_title": _at_end(ok, FP_PLOT_TITLE),
+        "fp_comment": _at_end(ok, FP_COMMENT),
+    }
+
+
+ATTACKS_EXPECTED = {
+    "a1_finalizer": {"*": "failed"},
+    "a2_int_subclass": {"*": "failed"},
+    "a3_patch_course": {"pitch_range": "passed", "transpose_melody": "tampered"},   # patched after pitch_range's check
+    "a4_patch_reference": {"*": "tampered"},
+    "a5_forged_recorder": {"*": "failed"},
+    "a6_kept_reference": {"pitch_range": "failed", "transpose_melody": "passed"},
+    "nested_check": {"pitch_range": "tampered", "transpose_melody": "passed"},
+    "second_run": {"pitch_range": "tampered", "transpose_melody": "passed"},
+    "deep_cell": {"*": "passed"},
+    "fp_loop_variable": {"*": "passed"},
+    "fp_plot_title": {"*": "passed"},
+    "fp_comment": {"*": "passed"},
+}
 
 
 # ---------------------------------------------------------------------------- hostile submissions
@@ -148,6 +275,7 @@ def hostile(lesson_nb, outside: Path | None = None) -> dict[str, object]:
                                        "metadata": {}}).encode()
     subs["not_a_notebook"] = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
     subs["empty_notebook"] = nbs.dumps(nbformat.v4.new_notebook()).encode()
+    subs.update(attacks(lesson_nb))
     return subs
 
 
@@ -176,6 +304,7 @@ EXPECTED = {
     "old_nbformat": {"-": "invalid"},
     "not_a_notebook": {"-": "invalid"},
     "empty_notebook": {"-": "invalid"},
+    **ATTACKS_EXPECTED,
 }
 
 
