@@ -9,7 +9,7 @@ and optimizer of the lesson's training cells, seeded with 0) through
 Usage (from the repository root)::
 
     python benchmarks/melody_lstm.py            # full run: about 40 minutes on one CPU thread, minutes on a GPU
-    python benchmarks/melody_lstm.py --fast     # smoke run, seconds; saves nothing
+    python benchmarks/melody_lstm.py --fast     # smoke run, seconds; saves only with --out
 
 The validation loss is measured as in the lesson: on chunks of ``seq_len`` tokens, each read from a
 zero LSTM state, so it is "nats per token given at most ``seq_len`` tokens of context".
@@ -46,8 +46,8 @@ SETTINGS = {
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fast", action="store_true", help="tiny settings, a smoke test; writes nothing")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--fast", action="store_true", help="tiny settings, a smoke test; writes only with --out")
+    ap.add_argument("--out", type=Path, default=None, help=f"results file (full runs: {DEFAULT_OUT.name} by default)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch (1: as the lesson on CPU)")
     args = ap.parse_args(argv)
 
@@ -96,10 +96,11 @@ def main(argv=None) -> int:
           f"best evaluation at step {result['best_valid_step']}")
     for st, v in result["valid_curve"]:
         print(f"  step {st:>5}: valid {v:.3f}")
-    if not args.fast:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.out}")
+    out = args.out or (None if args.fast else DEFAULT_OUT)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
     return 0
 
 

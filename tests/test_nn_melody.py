@@ -134,3 +134,19 @@ def test_an_untrained_model_is_close_to_uniform():
     with torch.no_grad():
         p = F.softmax(model(x)[0], -1)
     assert float(p.max()) < 0.05
+
+
+def test_the_benchmark_script_runs_in_fast_mode(repo_root, tmp_path):
+    """``benchmarks/melody_lstm.py --fast``: lesson 03's training pipeline end to end, tiny (seconds)."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "melody.json"
+    run = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "melody_lstm.py"), "--fast", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res["mode"] == "fast" and res["settings"]["steps"] == 40
+    assert 0 < res["valid_nll_per_token"] < math.log(164)          # better than a uniform guess
+    assert [s for s, _ in res["valid_curve"]] == [20, 40]
