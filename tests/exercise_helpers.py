@@ -72,6 +72,23 @@ def contract_tests(names, solutions, wrong, *, stubs=None, expected_message=None
     return test_solution_passes, test_stub_fails, test_wrong_implementation_fails
 
 
+def seen_then_graded(name, make, solution, key, monkeypatch):
+    """The notebook's cases of exercise ``name`` (``make()`` with no grading seed) and the grader's
+    (``make()`` under a grading seed), with a cheat that memorized the notebook's answers; asserts
+    the cheat passes in the notebook. The caller asserts what must differ under grading.
+
+    Returns ``(seen, graded, memorized)``; the grading seed stays set for the rest of the test.
+    """
+    from course.exercises import pass_line
+
+    monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
+    seen = make()
+    memorized = memorize(solution, seen, key)
+    assert run_check(name, memorized) == pass_line(name)
+    monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
+    return seen, make(), memorized
+
+
 def memorize(solution, cases, key):
     """A cheat that returns the answers ``solution`` gave on ``cases`` (looked up by ``key(args)``)
     and None otherwise: it passes the notebook's cases and must fail under a grading seed."""
@@ -84,11 +101,23 @@ def memorize(solution, cases, key):
 
 
 def peek_at_the_check(*args, **kwargs):
-    """A cheat: walk up the call stack to the check and return the answer it holds for this case."""
+    """A cheat: walk up the call stack to the check and return the answer it holds for the case it is
+    running (any local ``Case`` whose ``expected`` is set), if it finds one."""
+    from course.exercises.checking import Case
+
     frame = getattr(sys, "_get" + "frame")(1)
     while frame is not None:
-        case = frame.f_locals.get("case")
-        if getattr(case, "expected", None) is not None:
-            return case.expected
+        for value in list(frame.f_locals.values()):
+            if isinstance(value, Case) and value.expected is not None:
+                return value.expected
         frame = frame.f_back
     return None
+
+
+def peeking_cheat(name: str):
+    """:func:`peek_at_the_check` under a name of its own per exercise (for test ids)."""
+    def peek(*args, **kwargs):
+        return peek_at_the_check(*args, **kwargs)
+
+    peek.__name__ = f"peek_at_the_checks_stack_{name}"
+    return peek

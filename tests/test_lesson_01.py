@@ -8,7 +8,7 @@ import pytest
 from course import check, music
 from course.exercises import exercises_of, lesson_01, pass_line
 from course.exercises.checking import Case, run_cases
-from exercise_helpers import contract_tests, memorize, peek_at_the_check, run_check, stub
+from exercise_helpers import contract_tests, peek_at_the_check, run_check, seen_then_graded, stub
 
 NAMES = ["pitch_to_frequency", "seconds_to_steps", "pianoroll_to_notes", "melody_to_tokens"]
 
@@ -198,15 +198,9 @@ def _key(args) -> str:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_grading_seed_changes_the_random_cases(name, monkeypatch):
-    make = getattr(lesson_01, f"_cases_{name}")
-    monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
-    seen = make()
-    # a function that memorized every answer it saw in the notebook...
-    memorized = memorize(SOLUTIONS[name], seen, _key)
-
-    assert run_check(name, memorized) == pass_line(name)
-    monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
-    graded = make()
+    # a function that memorized every answer it saw in the notebook passes there...
+    seen, graded, memorized = seen_then_graded(name, getattr(lesson_01, f"_cases_{name}"), SOLUTIONS[name], _key,
+                                               monkeypatch)
     assert [c.name for c in graded] == [c.name for c in seen]
     changed = [c.name for c, d in zip(graded, seen) if _key(c.args) != _key(d.args)]
     assert changed and all(n.startswith("random") for n in changed)

@@ -1,7 +1,6 @@
 """Lesson 02 checks: the reference solutions pass; the stub and known-wrong implementations fail;
 the random cases change under grading."""
 
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import torch
 from course import check
 from course.exercises import exercises_of, lesson_02, pass_line
 from course.exercises.checking import Case, run_cases
-from exercise_helpers import contract_tests, memorize, run_check, stub
+from exercise_helpers import contract_tests, peeking_cheat, run_check, seen_then_graded, stub
 
 NAMES = ["rnn_cell_step", "fixed_rnn_step", "rnn_jacobian", "lstm_cell_step", "gru_cell_step"]
 
@@ -149,22 +148,6 @@ def gru_output_transposed(x, h, W_ih, W_hh, b_ih, b_hh):
     return gru_cell_step(x, h, W_ih, W_hh, b_ih, b_hh).T
 
 
-def peeking_cheat(name):
-    """A submission that walks up the call stack and returns the answer the check prepared for the
-    case it is running (a ``Case`` whose ``expected`` is set), if it finds one."""
-    def peek(*args, **kwargs):
-        frame = sys._getframe(1)
-        while frame is not None:
-            for value in list(frame.f_locals.values()):
-                if isinstance(value, Case) and value.expected is not None:
-                    return value.expected
-            frame = frame.f_back
-        return None
-
-    peek.__name__ = f"peek_at_the_checks_stack_{name}"
-    return peek
-
-
 WRONG = {
     "rnn_cell_step": [rnn_no_transpose, rnn_sigmoid, rnn_bias_outside],
     "fixed_rnn_step": [fixed_the_circulated_bug, fixed_bias_still_outside, fixed_concat_order_swapped,
@@ -269,14 +252,8 @@ def _key(args) -> str:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_grading_seed_changes_the_random_cases(name, monkeypatch):
-    make = getattr(lesson_02, f"_cases_{name}")
-    monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
-    seen = make()
-    memorized = memorize(SOLUTIONS[name], seen, _key)
-
-    assert run_check(name, memorized) == pass_line(name)
-    monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
-    graded = make()
+    seen, graded, memorized = seen_then_graded(name, getattr(lesson_02, f"_cases_{name}"), SOLUTIONS[name], _key,
+                                               monkeypatch)
     assert [c.name for c in graded] != [] and len(graded) == len(seen)
     changed = [i for i, (c, d) in enumerate(zip(graded, seen)) if _key(c.args) != _key(d.args)]
     assert len(changed) >= 4

@@ -8,7 +8,7 @@ from torch import nn
 
 from course import check
 from course.exercises import exercises_of, lesson_03, pass_line
-from exercise_helpers import GRADING_SEEDS, contract_tests, memorize, run_check, stub
+from exercise_helpers import GRADING_SEEDS, contract_tests, run_check, seen_then_graded, stub
 
 NAMES = ["melody_lm", "melody_lm_loss", "apply_temperature", "top_k_filter"]
 
@@ -368,17 +368,10 @@ def test_checks_leave_the_global_random_state_alone():
 
 @pytest.mark.parametrize("name", ["melody_lm_loss", "apply_temperature", "top_k_filter"])
 def test_grading_seed_changes_the_random_cases(name, monkeypatch):
-    make = getattr(lesson_03, f"_cases_{name}")
-    monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
-    seen = make()
-
     def key(args):
         return repr([a.detach().numpy().tobytes() if torch.is_tensor(a) else a for a in args])
 
-    memorized = memorize(SOLUTIONS[name], seen, key)
-
-    assert run_check(name, memorized) == pass_line(name)
-    monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
+    _, _, memorized = seen_then_graded(name, getattr(lesson_03, f"_cases_{name}"), SOLUTIONS[name], key, monkeypatch)
     assert run_check(name, memorized).startswith(f"FAIL {name}: case ")
     assert run_check(name, SOLUTIONS[name]) == pass_line(name)
 

@@ -93,7 +93,7 @@ a few harmonisations are printed twice in that collection and so have two); `tit
 hymn title from the same catalogue.
 
 **Parts**: Soprano, Alto, Tenor, Bass (`part` 0..3). Pitch range {lo}..{hi}.
-Metres: {metres}. {n_pickup} chorales begin with an upbeat (`pickup`, in steps, in the index).
+Metres: {metres}. {n_pickup} chorales begin with an upbeat (`pickup`: in steps in the index, in quarter notes on a loaded `Music`).
 
 {counts}
 
