@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from course.files import atomic_write
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -107,10 +109,7 @@ def main(argv=None) -> int:
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    atomic_write(args.out, json.dumps(result, indent=1) + "\n")
     print(f"Graded {args.n} submissions of lesson 00 in {seconds:.0f} s ({seconds / 60:.1f} min) "
           f"with {jobs} jobs on {os.cpu_count()} cores: {seconds / max(1, args.n):.1f} s each.")
     print(f"CPU time used: {cpu:.0f} s; load average before/after: {load_before:.1f}/{load_after:.1f} "

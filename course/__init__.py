@@ -7,7 +7,10 @@ The package mirrors the lessons in ``notebooks/``:
 - ``course.nn``        reference models the lessons build up to (RNNs, attention, Transformers, GANs)
 - ``course.train``, ``course.generate``, ``course.metrics``  one training loop, sampling, evaluation
 - ``course.listen``    synthesis, players, piano rolls, sheet music, widgets
-- ``course.check``     the exercise checks students call from the notebooks
+- ``course.check``     the exercise checks students call from the notebooks (``check.NAME(f)``, ``check.notebook()``)
+- ``course.checks``    the check modules behind it, written with the check kit (``course.checks.kit``)
+- ``course.authoring`` notebook transforms and ``course build`` (solutions -> student notebooks)
+- ``course.grading``   the instructor's grader (``course grade``) and the self-check; no lesson imports it
 
 Submodules load on first use, so ``import course`` is quick and has no side effects.
 """
@@ -25,7 +28,8 @@ __all__ = [
     "device", "fast_mode", "seed_everything", "__version__",
 ]
 
-_SUBMODULES = {"music", "data", "nn", "listen", "exercises", "check", "train", "generate", "metrics", "cli"}
+_SUBMODULES = {"music", "data", "nn", "listen", "check", "checks", "authoring", "grading", "train", "generate", "metrics",
+               "cli"}
 
 
 def __getattr__(name: str):

@@ -12,9 +12,9 @@ import sys
 # command -> (module, one-line help)
 COMMANDS = {
     "doctor": ("course.doctor", "check this environment: versions, device, audio, widgets, what to fix"),
-    "build": ("course.exercises.build", "make student notebooks/ from solutions/ (--check: verify, write nothing)"),
-    "check": ("course.exercises.selfcheck", "self-check a saved notebook in a fresh kernel"),
-    "grade": ("course.exercises.grade", "grade a folder of submitted notebooks into a gradebook"),
+    "build": ("course.authoring.build", "make student notebooks/ from solutions/ (--check: verify, write nothing)"),
+    "check": ("course.grading.selfcheck", "self-check a saved notebook in a fresh kernel"),
+    "grade": ("course.grading.grade", "grade a folder of submitted notebooks into a gradebook"),
     "data": ("course.data.build", "data sets: 'data build' rebuilds datasets/ from the music21 corpus"),
 }
 

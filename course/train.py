@@ -12,13 +12,13 @@ from __future__ import annotations
 
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import CourseError
+from .files import atomic_path
 from .runtime import device as pick_device
 from .runtime import fast_mode, seed_everything
 
@@ -46,7 +46,7 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """What happened during training: losses by step and the wall time."""
+    """What happened during training: losses by step and the wall time (draw it with ``listen.plot_training``)."""
 
     steps: list = field(default_factory=list)
     train_loss: list = field(default_factory=list)
@@ -62,19 +62,6 @@ class History:
     @property
     def best_valid(self) -> float:
         return min(self.valid_loss) if self.valid_loss else float("nan")
-
-    def plot(self, ax=None):
-        """Draw the curves (needs matplotlib); returns ``(fig, ax)``."""
-        import matplotlib.pyplot as plt
-
-        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3))
-        ax.plot(self.steps, self.train_loss, label="train", alpha=0.7)
-        if self.valid_loss:
-            ax.plot(self.valid_steps, self.valid_loss, "o-", label="valid")
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        ax.legend()
-        return fig, ax
 
 
 def to_device(batch, device):
@@ -263,11 +250,9 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
 def _save(path: Path, model, opt, step: int, hist: History, config: TrainConfig) -> None:
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "history": asdict(hist), "config": asdict(config)}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "history": asdict(hist), "config": asdict(config)}, tmp)
 
 
 def scaled_steps(full: int, fast: int) -> int:

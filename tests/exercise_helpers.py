@@ -35,8 +35,8 @@ def contract_tests(names, solutions, wrong, *, stubs=None, expected_message=None
     """
     import pytest
 
-    from course.exercises import pass_line
-    from course.exercises.checking import GRADING_SEED_ENV
+    from course.checks import pass_line
+    from course.checks.env import SEED as GRADING_SEED_ENV
 
     stubs = stubs or {}
     expected_message = expected_message or {}
@@ -79,13 +79,14 @@ def seen_then_graded(name, make, solution, key, monkeypatch):
 
     Returns ``(seen, graded, memorized)``; the grading seed stays set for the rest of the test.
     """
-    from course.exercises import pass_line
+    from course.checks import pass_line
+    from course.checks.env import SEED
 
-    monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
+    monkeypatch.delenv(SEED, raising=False)
     seen = make()
     memorized = memorize(solution, seen, key)
     assert run_check(name, memorized) == pass_line(name)
-    monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
+    monkeypatch.setenv(SEED, "grading-2024")
     return seen, make(), memorized
 
 
@@ -101,15 +102,16 @@ def memorize(solution, cases, key):
 
 
 def peek_at_the_check(*args, **kwargs):
-    """A cheat: walk up the call stack to the check and return the answer it holds for the case it is
-    running (any local ``Case`` whose ``expected`` is set), if it finds one."""
-    from course.exercises.checking import Case
-
+    """A cheat: walk up the call stack to the check and return an answer it holds for the case it is
+    running (an ``expected``/``answer`` local, or one set on a ``Case``), if it finds one."""
     frame = getattr(sys, "_get" + "frame")(1)
     while frame is not None:
-        for value in list(frame.f_locals.values()):
-            if isinstance(value, Case) and value.expected is not None:
-                return value.expected
+        for key, value in list(frame.f_locals.items()):
+            if key in ("expected", "answer", "want") and value is not None:
+                return value
+            held = getattr(value, "expected", None) if type(value).__name__ == "Case" else None
+            if held is not None:
+                return held
         frame = frame.f_back
     return None
 

@@ -8,8 +8,10 @@ import nbformat
 import pytest
 
 from course.cli import main
-from course.exercises import build, notebooks as nbs, pass_line
-from course.exercises.checkrun import find_lessons, prepare, run_prepared
+from course.authoring import notebooks as nbs
+from course.authoring import transforms as build
+from course.checks import pass_line
+from course.grading.checkrun import find_lessons, prepare, run_prepared
 
 
 def _nb(cells, **meta):
@@ -222,7 +224,7 @@ def test_execute_refuses_a_solution_that_fails_its_check(tmp_path, capsys):
     path = sol_dir / "98_tiny.ipynb"
     path.write_text(nbs.dumps(tiny_lesson(correct=False)), encoding="utf-8")
     before = path.read_bytes()
-    from course.exercises.execute import execute_notebook
+    from course.authoring.execute import execute_notebook
 
     report = execute_notebook(path, cell_timeout=120, failed_dir=tmp_path / "failed")
     assert not report.ok
@@ -254,8 +256,8 @@ def test_kernels_talk_over_private_socket_files_not_shared_ports(tmp_path):
     """Kernels started together cannot collide on a TCP port: their sockets are files in their job's folder."""
     import nbval.kernel
 
-    from course.exercises import nbval_runner
-    from course.exercises.execute import current_env_kernel, socket_options
+    from course.grading import nbval_runner
+    from course.authoring.kernels import current_env_kernel, socket_options
 
     assert socket_options(tmp_path) == {"transport": "ipc", "ip": str(tmp_path.resolve() / ".kernel")}
     assert socket_options(tmp_path / ("x" * 100)) == {}        # too long for a socket name: TCP

@@ -18,9 +18,9 @@ import pytest
 
 import hostile
 from course.cli import main
-from course.exercises import grade as grading
-from course.exercises import notebooks as nbs
-from course.exercises import checkrun, sandbox, selfcheck, tamper
+from course.grading import grade as grading
+from course.authoring import notebooks as nbs
+from course.grading import checkrun, sandbox, selfcheck, tamper
 
 CELL_TIMEOUT = 8
 BAD_NAME = os.fsdecode(b"bad\xffname")        # a file name that is not UTF-8
@@ -212,7 +212,7 @@ def test_self_check_from_a_cell_finds_the_notebook(monkeypatch, tmp_path, capsys
 
     def fake_check(p, **kw):
         seen["path"] = Path(p)
-        return selfcheck.NotebookResult("00_welcome", [selfcheck.ExerciseResult("pitch_range", "passed", "ok", 1, 1)])
+        return selfcheck.NotebookResult("00_welcome", [checkrun.ExerciseResult("pitch_range", "passed", "ok", 1, 1)])
 
     monkeypatch.setattr(selfcheck, "check_notebook", fake_check)
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))
@@ -254,8 +254,8 @@ def test_prepare_resets_check_cells_and_injects_pass_lines(light):
     ("setattr(check, 'transpose_melody', print)", "tamper", "transpose_melody"),
     ("def print(*a):\n    pass", "tamper", None),
     ("import builtins\nbuiltins.print = len", "tamper", None),
-    ("from course.exercises import checking", "tamper", None),
-    ("import course.exercises.lesson_00 as m\nm.run_cases = None", "tamper", None),
+    ("from course.checks import guard", "tamper", None),
+    ("import course.checks.lesson_00 as m\nm.run_cases = None", "tamper", None),
     ("print('PASS pitch_range: all cases correct.')", "tamper", "pitch_range"),
     ("import os\nos.environ.get('COURSE_GRADING_SEED')", "tamper", None),
     ("import gc\ngc.collect()", "warning", None),
@@ -330,7 +330,7 @@ def test_kill_job_finds_processes_by_marker(tmp_path):
 
 
 def test_memory_limit_applies_to_the_job(tmp_path):
-    code = ("from course.exercises.sandbox import apply_limits\napply_limits(memory_mb=1024)\n"
+    code = ("from course.grading.sandbox import apply_limits\napply_limits(memory_mb=1024)\n"
             "try:\n    x = bytearray(2_000_000_000)\n    print('allocated')\nexcept MemoryError:\n    print('limited')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "limited"

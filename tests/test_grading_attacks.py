@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 
 from course import check, music
-from course.exercises import EXERCISES, CheckFailure, checking, compare_values, load_all, sidechannel, tamper
-from course.exercises import grade as grading
-from course.exercises import lesson_00
+from course.checks import EXERCISES, CheckFailure, env, kit, lesson_00, load_all
+from course.checks.values import compare_values, plain
+from course.grading import grade as grading
+from course.grading import sidechannel, tamper
 
 load_all()
 MELODY = lesson_00._melody(lesson_00._TWINKLE)
@@ -102,7 +103,7 @@ class Pitch(int):
 def test_a2_an_int_that_equals_everything_is_compared_as_the_number_it_holds():
     with pytest.raises(CheckFailure, match="expected 60, got 0"):
         compare_values(Pitch(0), 60)
-    assert type(checking.plain(Pitch(7))) is int and checking.plain(Pitch(7)) == 7
+    assert type(plain(Pitch(7))) is int and plain(Pitch(7)) == 7
     assert one_line(check.pitch_range, lambda m: (Pitch(0), Pitch(0))).startswith("FAIL pitch_range:")
 
     def transpose(melody, semitones):
@@ -130,7 +131,7 @@ def test_a2_other_lying_types_are_reduced_too():
             return True
     with pytest.raises(CheckFailure):
         compare_values(NpLiar(1), 2)
-    assert type(checking.plain(NpLiar(3))) is np.int64
+    assert type(plain(NpLiar(3))) is np.int64
 
     class ListLiar(list):
         def __len__(self):
@@ -143,15 +144,15 @@ def test_a2_other_lying_types_are_reduced_too():
     with pytest.raises(CheckFailure, match="cycle"):
         loop = []
         loop.append(loop)
-        checking.plain(loop)
+        plain(loop)
 
 
 def test_a2_honest_answers_are_left_as_they_are():
     m = music.transpose(MELODY, 3)
-    assert checking.plain(m) is m and checking.plain((60, 72)) == (60, 72)
+    assert plain(m) is m and plain((60, 72)) == (60, 72)
     arr = np.arange(3.0)
-    assert checking.plain(arr) is arr
-    fixed = checking.plain(m.replace(notes=tuple(n._replace(pitch=Pitch(n.pitch)) for n in m.notes)))
+    assert plain(arr) is arr
+    fixed = plain(m.replace(notes=tuple(n._replace(pitch=Pitch(n.pitch)) for n in m.notes)))
     assert type(fixed) is music.Music and all(type(n.pitch) is int for n in fixed.notes) and fixed == m
 
 
@@ -162,7 +163,7 @@ def test_a2_tensor_subclasses_become_plain_tensors():
         def __eq__(self, other):
             return torch.ones_like(other, dtype=torch.bool)
     t = torch.zeros(3).as_subclass(T)
-    assert type(checking.plain(t)) is torch.Tensor
+    assert type(plain(t)) is torch.Tensor
     with pytest.raises(CheckFailure):
         compare_values(t, torch.ones(3))
 
@@ -172,7 +173,7 @@ def test_a3_the_snapshot_names_what_was_replaced(monkeypatch):
     verify = sidechannel._make_verifier()
     assert verify() is None
     monkeypatch.setattr(lesson_00, "reference_pitch_range", lambda melody: (0, 0))
-    assert "course.exercises.lesson_00.reference_pitch_range was replaced" in verify()
+    assert "course.checks.lesson_00.reference_pitch_range was replaced" in verify()
     monkeypatch.undo()
     assert verify() is None
     monkeypatch.setattr(music, "transpose", lambda melody, semitones: melody)
@@ -190,9 +191,12 @@ def test_a3_changed_code_registry_and_modules_are_seen(monkeypatch):
     verify = sidechannel._make_verifier()
     ref = lesson_00.reference_pitch_range
     monkeypatch.setattr(ref, "__code__", (lambda melody: (0, 0)).__code__)
-    assert "the code of course.exercises.lesson_00.reference_pitch_range was changed" in verify()
+    assert "the code of course.checks.lesson_00.reference_pitch_range was changed" in verify()
     monkeypatch.undo()
-    monkeypatch.setitem(EXERCISES, "pitch_range", checking.Exercise("00_welcome", "pitch_range", 1, print))
+    monkeypatch.setitem(EXERCISES, "pitch_range", kit.Exercise("00_welcome", "pitch_range", print, print))
+    assert "the registered check pitch_range was replaced" in verify()
+    monkeypatch.undo()
+    monkeypatch.setattr(EXERCISES["pitch_range"], "compare", lambda got, *a: None)   # the check's judge swapped
     assert "the registered check pitch_range was replaced" in verify()
     monkeypatch.undo()
     monkeypatch.setattr(music.Music, "arrays", lambda self: {})
@@ -241,7 +245,8 @@ def test_a6_a_check_run_from_the_students_function_is_refused():
 
 ARMED = r'''
 import contextlib, io, json, sys
-from course.exercises import sidechannel, lesson_00
+from course.grading import sidechannel
+from course.checks import lesson_00
 from course import check, music
 assert sidechannel.arm()
 melody = lesson_00._melody(lesson_00._TWINKLE)
@@ -270,9 +275,8 @@ print(json.dumps(out))
 def test_armed_guard_blocks_references_records_tampering_and_second_runs(tmp_path):
     token, results = tmp_path / "token", tmp_path / "records.jsonl"
     token.write_text("s3cret")
-    env = dict(os.environ, **{sidechannel.GRADING_TOKEN_ENV: str(token), sidechannel.GRADING_RESULTS_ENV: str(results),
-                              sidechannel.GRADING_LESSON_ENV: "00_welcome"})
-    proc = subprocess.run([sys.executable, "-c", ARMED], env=env, capture_output=True, text=True, timeout=120)
+    job_env = dict(os.environ, **{env.TOKEN_FILE: str(token), env.RESULTS: str(results), env.LESSON: "00_welcome"})
+    proc = subprocess.run([sys.executable, "-c", ARMED], env=job_env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.splitlines()[-1])
     assert "reference implementation is not available" in out["kept_reference"]
@@ -292,7 +296,7 @@ def test_a5_no_module_global_leads_to_the_recorder():
 
 
 @pytest.mark.parametrize("src,what", [
-    ('_m = __import__("course.exercises.side" + "channel", fromlist=["x"])', "computed name"),
+    ('_m = __import__("course.grading.side" + "channel", fromlist=["x"])', "computed name"),
     ('setattr(_m, "_rec" + "order", None)', "setattr with a computed attribute name"),
     ('getattr(get_ipython(), "eve" + "nts").register("pre_run_cell", f)', "getattr with a computed"),
     ('get_ipython().events.register("pre_run_cell", f)', "IPython event hook"),
@@ -305,7 +309,7 @@ def test_a5_computed_access_is_noted_for_review(src, what):
 
 
 def test_a5_a_constant_import_of_the_checking_code_is_tampering():
-    found = tamper.scan_source('m = __import__("course.exercises.lesson_00")\nm.reference_pitch_range(x)', 2,
+    found = tamper.scan_source('m = __import__("course.checks.lesson_00")\nm.reference_pitch_range(x)', 2,
                                ["pitch_range"])
     assert [f for f in found if f.severity == "tamper"], found
 
@@ -314,7 +318,7 @@ def test_a5_a_constant_import_of_the_checking_code_is_tampering():
 CAP_SCRIPT = r'''
 import sys
 from IPython.core.interactiveshell import InteractiveShell
-from course.exercises.checkrun import ARM_SOURCE
+from course.grading.checkrun import ARM_SOURCE
 shell = InteractiveShell.instance()
 assert shell.run_cell(ARM_SOURCE).success
 shell.run_cell("print('x' * 50_000_000)")
@@ -328,10 +332,9 @@ def test_the_output_cap_holds_in_every_cell_not_just_the_first(tmp_path):
     """IPython 9 puts back ``sys.stdout.write`` after each cell; the cap is re-applied as each starts."""
     token = tmp_path / "token"
     token.write_text("s")
-    env = dict(os.environ, **{sidechannel.GRADING_TOKEN_ENV: str(token),
-                              sidechannel.GRADING_RESULTS_ENV: str(tmp_path / "r.jsonl"),
-                              sidechannel.GRADING_OUTPUT_ENV: "10000"})
-    proc = subprocess.run([sys.executable, "-c", CAP_SCRIPT], env=env, capture_output=True, timeout=300)
+    job_env = dict(os.environ, **{env.TOKEN_FILE: str(token), env.RESULTS: str(tmp_path / "r.jsonl"),
+                                  env.MAX_OUTPUT: "10000"})
+    proc = subprocess.run([sys.executable, "-c", CAP_SCRIPT], env=job_env, capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(proc.stdout) < 30_000 and proc.stdout.count(b"output cut by the grader") == 2
     assert b"deep cell: RecursionError" in proc.stderr

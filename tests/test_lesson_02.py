@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from course import check
-from course.exercises import exercises_of, lesson_02, pass_line
-from course.exercises.checking import Case, run_cases
+from course.checks import exercises_of, lesson_02, pass_line
+from course.checks.guard import run_cases
+from course.checks.kit import Case, _needs_case_compare, close
 from exercise_helpers import contract_tests, peeking_cheat, run_check, seen_then_graded, stub
 
 NAMES = ["rnn_cell_step", "fixed_rnn_step", "rnn_jacobian", "lstm_cell_step", "gru_cell_step"]
@@ -197,7 +198,7 @@ def test_a_function_that_changes_its_input_fails():
 
 
 def test_the_circulated_form_and_the_fix_differ_only_by_where_the_bias_goes():
-    case = lesson_02._cases_fixed_rnn_step()[0]
+    case = lesson_02.fixed_rnn_step.cases()[0]
     x, h, W_h, b_h = case.args
     fixed = fixed_rnn_step(*case.args)
     torch.testing.assert_close(fixed, torch.tanh(torch.cat([h, x], -1) @ W_h.T + b_h))
@@ -219,12 +220,19 @@ def test_jacobian_reference_matches_autograd():
 @pytest.mark.parametrize("name", NAMES)
 def test_a_cheat_that_reads_the_checks_stack_fails(name):
     cheat = peeking_cheat(name)
-    cases = getattr(lesson_02, f"_cases_{name}")()
+    ex = getattr(lesson_02, name)
+    cases = ex.cases()
+
     # the cheat is real: a check that prepared its answers before calling it would pass it
-    prepared = [Case(c.name, c.args, expected=SOLUTIONS[name](*c.args)) for c in cases]
-    assert run_cases(name, cheat, prepared, print_line=False)
+    def run_prepared(case):
+        expected = SOLUTIONS[name](*case.args)
+        return run_cases(name, cheat, [Case(case.name, *case.args)],
+                         compare=lambda got, *args: close(got, expected), print_line=False)
+
+    assert all(run_prepared(c) for c in cases)
     # the lesson's checks compute each answer only after the student's function has returned
-    assert all(c.expected is None and c.validate is not None for c in cases)
+    assert all(getattr(c, "expected", None) is None and (c.compare or ex.compare) is not _needs_case_compare
+               for c in cases)
     out = run_check(name, cheat)
     assert out.startswith(f"FAIL {name}: case '") and "None" in out, out
 
@@ -242,7 +250,7 @@ def test_a_wrong_answer_is_named_but_the_fix_is_not_printed():
 
 def test_lstm_and_gru_cases_have_batch_size_different_from_hidden_size():
     for name in ["lstm_cell_step", "gru_cell_step"]:
-        for c in getattr(lesson_02, f"_cases_{name}")():
+        for c in getattr(lesson_02, name).cases():
             assert c.args[0].shape[0] != c.args[1].shape[-1], (name, c.name)
 
 
@@ -252,7 +260,7 @@ def _key(args) -> str:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_grading_seed_changes_the_random_cases(name, monkeypatch):
-    seen, graded, memorized = seen_then_graded(name, getattr(lesson_02, f"_cases_{name}"), SOLUTIONS[name], _key,
+    seen, graded, memorized = seen_then_graded(name, getattr(lesson_02, name).cases, SOLUTIONS[name], _key,
                                                monkeypatch)
     assert [c.name for c in graded] != [] and len(graded) == len(seen)
     changed = [i for i, (c, d) in enumerate(zip(graded, seen)) if _key(c.args) != _key(d.args)]
@@ -264,12 +272,12 @@ def test_grading_seed_changes_the_random_cases(name, monkeypatch):
 
 def test_cases_use_inputs_where_mixups_show():
     for name in ["rnn_cell_step", "fixed_rnn_step", "lstm_cell_step", "gru_cell_step"]:
-        for c in getattr(lesson_02, f"_cases_{name}")():
+        for c in getattr(lesson_02, name).cases():
             x, h = c.args[0], c.args[1]
             assert x.shape[-1] != h.shape[-1], (name, c.name)
             assert x.dtype == torch.float32
     assert np.isfinite([float(lesson_02.reference_rnn_jacobian(*c.args).abs().max())
-                        for c in lesson_02._cases_rnn_jacobian()]).all()
+                        for c in lesson_02.rnn_jacobian.cases()]).all()
 
 
 test_solution_passes, test_stub_fails, test_wrong_implementation_fails = contract_tests(

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course import check
-from course.exercises import exercises_of, lesson_03, pass_line
+from course.checks import exercises_of, lesson_03, pass_line
 from exercise_helpers import GRADING_SEEDS, contract_tests, run_check, seen_then_graded, stub
 
 NAMES = ["melody_lm", "melody_lm_loss", "apply_temperature", "top_k_filter"]
@@ -320,7 +320,7 @@ def test_the_learning_case_separates_working_models_from_memoryless_and_squashed
     """The margins behind the 0.4-nat threshold: working models end far below it, wrong ones far above."""
     import numpy as np
 
-    case = next(c for c in lesson_03._cases_melody_lm() if c.args[0] == "learn")
+    case = next(c for c in lesson_03.melody_lm.cases() if c.args[0] == "learn")
     final = {cls: lesson_03._probe_melody_lm(cls)(*case.args)["last"]
              for cls in (MelodyLM, MelodyLMWithDropout, TanhLogits, NoLSTM)}
     assert final[MelodyLM] < 0.1 and final[MelodyLMWithDropout] < 0.2
@@ -371,16 +371,16 @@ def test_grading_seed_changes_the_random_cases(name, monkeypatch):
     def key(args):
         return repr([a.detach().numpy().tobytes() if torch.is_tensor(a) else a for a in args])
 
-    _, _, memorized = seen_then_graded(name, getattr(lesson_03, f"_cases_{name}"), SOLUTIONS[name], key, monkeypatch)
+    _, _, memorized = seen_then_graded(name, getattr(lesson_03, name).cases, SOLUTIONS[name], key, monkeypatch)
     assert run_check(name, memorized).startswith(f"FAIL {name}: case ")
     assert run_check(name, SOLUTIONS[name]) == pass_line(name)
 
 
 def test_grading_seed_changes_the_model_sizes(monkeypatch):
     monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
-    seen = [c.name for c in lesson_03._cases_melody_lm()]
+    seen = [c.name for c in lesson_03.melody_lm.cases()]
     monkeypatch.setenv("COURSE_GRADING_SEED", "grading-2024")
-    graded = [c.name for c in lesson_03._cases_melody_lm()]
+    graded = [c.name for c in lesson_03.melody_lm.cases()]
     assert seen != graded
     assert run_check("melody_lm", MelodyLM) == pass_line("melody_lm")
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from course import check, metrics
-from course.exercises import exercises_of, lesson_04, pass_line
+from course.checks import exercises_of, lesson_04, pass_line
 from course.nn import polyphonic
 from exercise_helpers import contract_tests, run_check, seen_then_graded, stub
 
@@ -280,7 +280,7 @@ def test_grading_seed_changes_the_random_cases(name, monkeypatch):
                 parts.append(repr(a))
         return repr(parts)
 
-    _, _, memorized = seen_then_graded(name, getattr(lesson_04, f"_cases_{name}"), SOLUTIONS[name], key, monkeypatch)
+    _, _, memorized = seen_then_graded(name, getattr(lesson_04, name).cases, SOLUTIONS[name], key, monkeypatch)
     assert run_check(name, memorized).startswith(f"FAIL {name}: case ")
     assert run_check(name, SOLUTIONS[name]) == pass_line(name)
 

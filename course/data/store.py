@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import atomic_path, atomic_write
 
 __all__ = ["datasets_dir", "split_of", "SPLITS", "write_arrays", "read_arrays", "array_sha256",
            "write_index", "read_index", "file_sha256"]
@@ -75,9 +76,7 @@ def file_sha256(path: Path) -> str:
 
 def write_arrays(path: Path, arrays: dict) -> None:
     """Write named arrays as a deterministic ``.npz`` (deflate-compressed, fixed dates, sorted names)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w") as zf:
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         for name in sorted(arrays):
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), version=(1, 0), allow_pickle=False)
@@ -86,7 +85,6 @@ def write_arrays(path: Path, arrays: dict) -> None:
             info.create_system = 3            # the same on every OS
             info.external_attr = 0o644 << 16
             zf.writestr(info, buf.getvalue(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-    tmp.replace(path)
 
 
 def read_arrays(path: Path) -> dict:
@@ -121,10 +119,7 @@ def write_index(path: Path, index: dict) -> None:
         else:
             lines.append(f"{one(key)}: {one(value)}{comma}")
     lines.append("}")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
-    tmp.replace(path)
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 def read_index(path: Path) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -222,7 +222,3 @@ def _validate_arrays(pitch, start, end, velocity, part, n_parts: int) -> None:
     if np.any((part < 0) | (part >= n_parts)):
         raise MusicError(f"A note names part {int(part.max())} but the piece has only {n_parts} part(s).")
 
-
-def notes_from(x: Iterable) -> Sequence[Note]:
-    """Coerce an iterable of notes or tuples to a tuple of :class:`Note`."""
-    return tuple(n if isinstance(n, Note) else _as_note(n) for n in x)

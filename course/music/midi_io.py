@@ -12,6 +12,7 @@ from pathlib import Path
 
 
 from ..errors import MusicError
+from ..files import atomic_write
 from .core import MAX_NOTES, MAX_QPM, MIN_QPM, Music, Note, Part
 
 __all__ = ["read_midi", "write_midi", "to_midi", "from_midi", "to_pretty_midi", "from_pretty_midi"]
@@ -182,7 +183,7 @@ def to_midi(music: Music, path=None) -> bytes:
     to_pretty_midi(music).write(buf)
     data = buf.getvalue()
     if path is not None:
-        _atomic_write(Path(path), data)
+        atomic_write(Path(path), data)
     return data
 
 
@@ -193,17 +194,13 @@ def from_midi(source, **kwargs) -> Music:
 
 def write_midi(music: Music, path) -> Path:
     """Write ``music`` as a MIDI file at ``path`` (folders are created); returns the path."""
-    from .convert import as_music
-
+    if not isinstance(music, Music):
+        raise MusicError(f"write_midi takes a Music, not a {type(music).__name__}; "
+                         "convert it first with course.music.as_music(...).")
     path = Path(path)
-    to_midi(as_music(music), path)
+    to_midi(music, path)
     return path
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from course.exercises import notebooks as nbs
-from course.exercises.build import build_notebook
+from course.authoring import notebooks as nbs
+from course.authoring.transforms import build_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSON = "00_welcome"
@@ -144,12 +144,12 @@ A2_INT_SUBCLASS_T = '''def transpose_melody(melody, semitones):
 A3_PATCH_COURSE = "from course import music\nmusic.transpose = lambda melody, semitones: melody"
 A3_PATCH_COURSE_T = "def transpose_melody(melody, semitones):\n    return melody"
 # A4: patch the reference itself, with names the static scan cannot read
-A4_PATCH_REFERENCE = '''_m = __import__("course.exercises.lesson_" + "00", fromlist=["x"])
+A4_PATCH_REFERENCE = '''_m = __import__("course.checks.lesson_" + "00", fromlist=["x"])
 setattr(_m, "reference_" + "pitch_range", lambda melody: (1, 2))'''
 A4_PATCH_REFERENCE_F = "def pitch_range(melody):\n    return (1, 2)"
 # A5: replace the side channel's recorder (by computed names) and rewrite FAIL lines in every cell
 A5_FORGED_RECORDER = '''import sys
-_sc = __import__("course.exercises.side" + "channel", fromlist=["x"])
+_sc = __import__("course.grading.side" + "channel", fromlist=["x"])
 _ok = lambda ex: " ".join(["PA" + "SS", ex + ":", "all cases correct."])
 _out = sys.stdout
 
@@ -165,7 +165,7 @@ for _name in ("_rec" + "order", "rec" + "ord"):
     except AttributeError:
         pass'''
 # A6: keep the reference answer (found by computed names) and answer with it
-A6_KEPT_REFERENCE = '''_ref = getattr(__import__("course.exercises.lesson_" + "00", fromlist=["x"]), "reference_" + "pitch_range")
+A6_KEPT_REFERENCE = '''_ref = getattr(__import__("course.checks.lesson_" + "00", fromlist=["x"]), "reference_" + "pitch_range")
 
 def pitch_range(melody):
     return _ref(melody)'''
@@ -175,7 +175,7 @@ NESTED_CHECK = '''def pitch_range(melody):
     check.transpose_melody(lambda melody, semitones: melody)
     pitches = [note.pitch for note in melody.notes]
     return min(pitches), max(pitches)'''
-SECOND_RUN = '''_ref = getattr(__import__("course.exercises.lesson_" + "00", fromlist=["x"]), "reference_" + "pitch_range")
+SECOND_RUN = '''_ref = getattr(__import__("course.checks.lesson_" + "00", fromlist=["x"]), "reference_" + "pitch_range")
 
 class _Again:
     def __del__(self):
@@ -255,7 +255,7 @@ def hostile(lesson_nb, outside: Path | None = None) -> dict[str, object]:
                                  "import builtins, sys\n_real = builtins.print\n"
                                  f"builtins.print = lambda *a, **k: _real({PASS['pitch_range']!r})"),
         "patch_checking": _after(_set_function(ok, "transpose_melody", WRONG_TRANSPOSE), "transpose_melody",
-                                 "import course.exercises.lesson_00 as m\n"
+                                 "import course.checks.lesson_00 as m\n"
                                  "m.run_cases = lambda name, *a, **k: print(f'PASS {name}: all cases correct.')"),
         "silent_hook": _after(_set_function(ok, "pitch_range", WRONG_RANGE), "pitch_range",
                               "import course.check as c\nclass _Fake:\n    def __call__(self, f):\n"

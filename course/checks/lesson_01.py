@@ -1,9 +1,10 @@
 """Checks for lesson 01, music as data: pitch to frequency, seconds to grid steps,
 piano roll back to notes, a melody as tokens.
 
-Each check builds its cases (fixed ones plus random ones from :func:`rng`) in a ``_cases_*``
-function and prints one line. Expected answers are computed with ``course.music`` inside each case's
-``validate``, after the student's function has run, so no answer exists while it runs.
+Written with the check kit (:mod:`course.checks.kit`): each ``@exercise`` function builds the cases
+(fixed ones plus random ones from the generator it is handed); expected answers are computed with
+``course.music`` in the comparison, after the student's function has run, so no answer exists
+while it runs.
 
 Lesson: 01_music_as_data
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import music
-from .checking import Case, CheckFailure, compare_values, exercise, rng, run_cases
+from .kit import Case, CheckFailure, against, close, exercise
 
 LESSON = "01_music_as_data"
 
@@ -23,44 +24,48 @@ def reference_pitch_to_frequency(pitch) -> float:
     return float(440.0 * 2.0 ** ((float(pitch) - 69.0) / 12.0))
 
 
-def _validate_frequency(got, pitch):
-    expected = reference_pitch_to_frequency(pitch)      # computed only now, after your function has run
-    try:
-        compare_values(got, expected, rtol=1e-6, atol=1e-9)
-    except CheckFailure as e:
-        try:
-            g = float(got)
-        except (TypeError, ValueError):
-            raise e from None
-        close = lambda v: np.isclose(g, v, rtol=1e-6, atol=1e-9)  # noqa: E731
-        if close(440.0 * 2.0 ** ((pitch - 69) // 12)):
-            raise CheckFailure(f"{e}; your frequencies jump by whole octaves: a pitch between two A's needs a "
-                               "fractional power of 2 (// throws the fraction away)") from None
-        if close(440.0 * 2.0 ** ((pitch - 60) / 12)):
-            raise CheckFailure(f"{e}; count the semitones from A4 (MIDI 69), the note tuned to 440 Hz") from None
-        if close(440.0 * 2.0 ** (pitch - 69) / 12) or close(440.0 * 2.0 ** (pitch - 69)):
-            raise CheckFailure(f"{e}; one semitone multiplies the frequency by the twelfth root of 2, not by 2 "
-                               "(check where the brackets of the exponent go)") from None
-        raise
+def _freq_whole_octaves(pitch):
+    return 440.0 * 2.0 ** ((pitch - 69) // 12)
 
 
-def _cases_pitch_to_frequency() -> list[Case]:
-    r = rng("pitch_to_frequency")
+def _freq_from_middle_c(pitch):
+    return 440.0 * 2.0 ** ((pitch - 60) / 12)
+
+
+def _freq_divided_by_12(pitch):
+    return 440.0 * 2.0 ** (pitch - 69) / 12
+
+
+def _freq_octave_per_semitone(pitch):
+    return 440.0 * 2.0 ** (pitch - 69)
+
+
+_BRACKETS = ("one semitone multiplies the frequency by the twelfth root of 2, not by 2 "
+             "(check where the brackets of the exponent go)")
+_frequency = against(reference_pitch_to_frequency, rtol=1e-6, atol=1e-9, mistakes={
+    _freq_whole_octaves: "your frequencies jump by whole octaves: a pitch between two A's needs a "
+                         "fractional power of 2 (// throws the fraction away)",
+    _freq_from_middle_c: "count the semitones from A4 (MIDI 69), the note tuned to 440 Hz",
+    _freq_divided_by_12: _BRACKETS,
+    _freq_octave_per_semitone: _BRACKETS,
+})
+
+
+def _compare_frequency(got, pitch):
+    if got is None:     # the wording of compare_values, which this check always used (against's differs)
+        raise CheckFailure("your function returned None; did you forget `return`?")
+    _frequency(got, pitch)
+
+
+@exercise(compare=_compare_frequency,
+          hint="A4 = MIDI 69 = 440 Hz, and every semitone multiplies the frequency by the same factor, "
+               "so that 12 semitones (an octave) double it")
+def pitch_to_frequency(r):
+    """Check ``pitch_to_frequency(pitch) -> float`` (Hz, equal temperament, A4 = 440 Hz)."""
     fixed = [("A4 = 69", 69), ("A5 = 81, an octave up", 81), ("middle C = 60", 60), ("E2 = 40", 40),
              ("lowest MIDI pitch 0", 0), ("C#6 = 85", 85)]
-    cases = [Case(name, (p,)) for name, p in fixed]
-    cases += [Case(f"random #{i + 1}", (int(p),)) for i, p in enumerate(r.integers(0, 128, size=4).tolist())]
-    for c in cases:
-        c.validate = _validate_frequency
-    return cases
-
-
-@exercise(LESSON, points=1)
-def pitch_to_frequency(func) -> None:
-    """Check ``pitch_to_frequency(pitch) -> float`` (Hz, equal temperament, A4 = 440 Hz)."""
-    run_cases("pitch_to_frequency", func, _cases_pitch_to_frequency(),
-              hint="A4 = MIDI 69 = 440 Hz, and every semitone multiplies the frequency by the same factor, "
-                   "so that 12 semitones (an octave) double it")
+    cases = [Case(name, p) for name, p in fixed]
+    return cases + [Case(f"random #{i + 1}", int(p)) for i, p in enumerate(r.integers(0, 128, size=4).tolist())]
 
 
 # ---------------------------------------------------------------------------- seconds_to_steps
@@ -70,7 +75,7 @@ def reference_seconds_to_steps(times, qpm: float, steps_per_quarter: int) -> np.
     return np.floor(x + 0.5).astype(np.int64)
 
 
-def _validate_steps(got, times, qpm, steps_per_quarter):
+def _compare_steps(got, times, qpm, steps_per_quarter):
     if got is None:
         raise CheckFailure("your function returned None (a missing `return`?)")
     if hasattr(got, "detach"):
@@ -84,7 +89,7 @@ def _validate_steps(got, times, qpm, steps_per_quarter):
             raise CheckFailure(f"expected an integer array of steps, got {type(got).__name__}")
     expected = reference_seconds_to_steps(times, qpm, steps_per_quarter)   # only now, after your function ran
     try:
-        compare_values(arr.astype(np.float64), expected.astype(np.float64), rtol=0, atol=1e-9)
+        close(arr.astype(np.float64), expected.astype(np.float64), rtol=0, atol=1e-9)
     except CheckFailure as e:
         if arr.shape != expected.shape:
             raise
@@ -103,17 +108,20 @@ def _validate_steps(got, times, qpm, steps_per_quarter):
         raise
 
 
-def _cases_seconds_to_steps() -> list[Case]:
-    r = rng("seconds_to_steps")
+@exercise(compare=_compare_steps,
+          hint="qpm / 60 is quarter notes per second, and each quarter note holds steps_per_quarter steps; "
+               "then take the nearest step, with halves going up")
+def seconds_to_steps(r):
+    """Check ``seconds_to_steps(times, qpm, steps_per_quarter) -> int array``."""
     cases = [
-        Case("on the grid, 120 qpm, 4 steps per quarter", (np.array([0.0, 0.5, 1.0, 1.25, 2.0]), 120.0, 4)),
-        Case("a little early and late (a human performance)", (np.array([0.02, 0.49, 0.74, 1.13, 1.61]), 120.0, 4)),
-        Case("exactly half-way between two steps (0.5 and 2.5 steps), 120 qpm", (np.array([0.0625, 0.3125]), 120.0, 4)),
-        Case("exactly half-way between two steps, 60 qpm, 2 steps per quarter", (np.array([0.25, 1.25, 2.0]), 60.0, 2)),
-        Case("90 qpm", (np.array([0.0, 0.33, 0.67, 1.0, 2.5, 4.0]), 90.0, 4)),
-        Case("triplet grid, 3 steps per quarter", (np.array([0.0, 0.17, 0.33, 0.5, 0.68]), 120.0, 3)),
-        Case("one step per quarter", (np.array([0.1, 0.6, 1.4, 3.1]), 100.0, 1)),
-        Case("no notes at all", (np.zeros(0), 120.0, 4)),
+        Case("on the grid, 120 qpm, 4 steps per quarter", np.array([0.0, 0.5, 1.0, 1.25, 2.0]), 120.0, 4),
+        Case("a little early and late (a human performance)", np.array([0.02, 0.49, 0.74, 1.13, 1.61]), 120.0, 4),
+        Case("exactly half-way between two steps (0.5 and 2.5 steps), 120 qpm", np.array([0.0625, 0.3125]), 120.0, 4),
+        Case("exactly half-way between two steps, 60 qpm, 2 steps per quarter", np.array([0.25, 1.25, 2.0]), 60.0, 2),
+        Case("90 qpm", np.array([0.0, 0.33, 0.67, 1.0, 2.5, 4.0]), 90.0, 4),
+        Case("triplet grid, 3 steps per quarter", np.array([0.0, 0.17, 0.33, 0.5, 0.68]), 120.0, 3),
+        Case("one step per quarter", np.array([0.1, 0.6, 1.4, 3.1]), 100.0, 1),
+        Case("no notes at all", np.zeros(0), 120.0, 4),
     ]
     for i in range(4):
         qpm = float(r.choice([60.0, 72.0, 96.0, 120.0, 144.0]))
@@ -122,18 +130,8 @@ def _cases_seconds_to_steps() -> list[Case]:
         jitter = r.uniform(-0.4, 0.4, size=8)          # never a tie at half a step
         times = np.round((k + jitter) * 60.0 / qpm / spq, 6)
         times = np.maximum(times, 0.0)
-        cases.append(Case(f"random #{i + 1}", (times, qpm, spq)))
-    for c in cases:
-        c.validate = _validate_steps
+        cases.append(Case(f"random #{i + 1}", times, qpm, spq))
     return cases
-
-
-@exercise(LESSON, points=1)
-def seconds_to_steps(func) -> None:
-    """Check ``seconds_to_steps(times, qpm, steps_per_quarter) -> int array``."""
-    run_cases("seconds_to_steps", func, _cases_seconds_to_steps(),
-              hint="qpm / 60 is quarter notes per second, and each quarter note holds steps_per_quarter steps; "
-                   "then take the nearest step, with halves going up")
 
 
 # ---------------------------------------------------------------------------- pianoroll_to_notes
@@ -151,14 +149,14 @@ def reference_pianoroll_to_notes(roll, low: int) -> list[tuple[int, int, int]]:
 def _as_triples(got) -> list[tuple] | None:
     try:
         return [tuple(int(v) for v in n) for n in got]
-    except Exception:  # not a list of triples of numbers: compare_values says what it is
+    except Exception:  # not a list of triples of numbers: close says what it is
         return None
 
 
-def _validate_roll_notes(got, roll, low):
+def _compare_roll_notes(got, roll, low):
     expected = reference_pianoroll_to_notes(roll, low)      # computed only now, after your function has run
     try:
-        compare_values(got, expected)
+        close(got, expected)
     except CheckFailure as e:
         mine = _as_triples(got)
         if mine is None or not expected:
@@ -176,14 +174,17 @@ def _validate_roll_notes(got, roll, low):
             (len(mine) > len(expected) and all(len(n) == 3 and n[2] - n[1] == 1 for n in mine),
              "one note per cell: a run of consecutive on steps in a column is one note"),
         ]
-        for matches, what in diagnoses:
-            if matches:
+        for hit, what in diagnoses:
+            if hit:
                 raise CheckFailure(f"{e}; {what}") from None
         raise
 
 
-def _cases_pianoroll_to_notes() -> list[Case]:
-    r = rng("pianoroll_to_notes")
+@exercise(compare=_compare_roll_notes,
+          hint="walk down one pitch column at a time: a note is a run of consecutive on steps, from the step "
+               "where the run begins to the first step after it; mind a run that reaches the last row")
+def pianoroll_to_notes(r):
+    """Check ``pianoroll_to_notes(roll, low) -> list of (pitch, start_step, end_step)``."""
     a = np.zeros((8, 5), dtype=np.uint8)
     a[0:2, 0] = 1          # pitch low+0 for 2 steps
     a[2:6, 4] = 1          # pitch low+4 for 4 steps
@@ -199,28 +200,18 @@ def _cases_pianoroll_to_notes() -> list[Case]:
     single = np.zeros((1, 4), dtype=np.uint8)
     single[0, 2] = 1
     cases = [
-        Case("two notes, low=60", (a, 60)),
-        Case("a note repeated after a rest, the last held to the end", (b, 67)),
-        Case("a chord (C major triad plus a B), low=48", (chord, 48)),
-        Case("a high note, then a low one", (late_low, 62)),
-        Case("a one-step roll", (single, 21)),
-        Case("an empty roll", (np.zeros((6, 4), dtype=np.uint8), 60)),
+        Case("two notes, low=60", a, 60),
+        Case("a note repeated after a rest, the last held to the end", b, 67),
+        Case("a chord (C major triad plus a B), low=48", chord, 48),
+        Case("a high note, then a low one", late_low, 62),
+        Case("a one-step roll", single, 21),
+        Case("an empty roll", np.zeros((6, 4), dtype=np.uint8), 60),
     ]
     for i in range(4):
         T, P = int(r.integers(8, 24)), int(r.integers(4, 13))
         roll = (r.random((T, P)) < 0.3).astype(np.uint8)
-        cases.append(Case(f"random #{i + 1}", (roll, int(r.integers(36, 72)))))
-    for c in cases:
-        c.validate = _validate_roll_notes
+        cases.append(Case(f"random #{i + 1}", roll, int(r.integers(36, 72))))
     return cases
-
-
-@exercise(LESSON, points=1)
-def pianoroll_to_notes(func) -> None:
-    """Check ``pianoroll_to_notes(roll, low) -> list of (pitch, start_step, end_step)``."""
-    run_cases("pianoroll_to_notes", func, _cases_pianoroll_to_notes(),
-              hint="walk down one pitch column at a time: a note is a run of consecutive on steps, from the step "
-                   "where the run begins to the first step after it; mind a run that reaches the last row")
 
 
 # ---------------------------------------------------------------------------- melody_to_tokens
@@ -243,10 +234,10 @@ def _random_melody(r, n: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _validate_tokens(got, notes):
+def _compare_tokens(got, notes):
     expected = reference_melody_to_tokens(notes)      # computed only now, after your function has run
     try:
-        compare_values(got, expected)
+        close(got, expected)
     except CheckFailure as e:
         if not isinstance(got, (list, tuple)) or not all(isinstance(t, str) for t in got):
             raise
@@ -265,26 +256,18 @@ def _validate_tokens(got, notes):
         raise
 
 
-def _cases_melody_to_tokens() -> list[Case]:
-    r = rng("melody_to_tokens")
-    cases = [
-        Case("three notes, no rests", ([(67, 0, 4), (69, 4, 6), (71, 6, 14)],)),
-        Case("a rest in the middle", ([(60, 0, 4), (64, 6, 8)],)),
-        Case("the melody starts after a rest", ([(72, 4, 8), (70, 8, 9)],)),
-        Case("sharps and flats", ([(61, 0, 2), (63, 2, 4), (66, 4, 6), (70, 6, 8)],)),
-        Case("a note longer than 32 steps", ([(55, 0, 40), (57, 40, 44)],)),
-        Case("a rest longer than 32 steps", ([(62, 0, 2), (62, 70, 72)],)),
-        Case("no notes", ([],)),
-    ]
-    cases += [Case(f"random #{i + 1}", (_random_melody(r, int(r.integers(5, 12))),)) for i in range(4)]
-    for c in cases:
-        c.validate = _validate_tokens
-    return cases
-
-
-@exercise(LESSON, points=1)
-def melody_to_tokens(func) -> None:
+@exercise(compare=_compare_tokens,
+          hint="keep track of the step where the previous note ended: a silence since then is written before the "
+               "note, and every span of time, note or rest, is written with duration tokens of at most 32 steps")
+def melody_to_tokens(r):
     """Check ``melody_to_tokens(notes) -> list of token names`` (pitch, duration and rest tokens)."""
-    run_cases("melody_to_tokens", func, _cases_melody_to_tokens(),
-              hint="keep track of the step where the previous note ended: a silence since then is written before the "
-                   "note, and every span of time, note or rest, is written with duration tokens of at most 32 steps")
+    cases = [
+        Case("three notes, no rests", [(67, 0, 4), (69, 4, 6), (71, 6, 14)]),
+        Case("a rest in the middle", [(60, 0, 4), (64, 6, 8)]),
+        Case("the melody starts after a rest", [(72, 4, 8), (70, 8, 9)]),
+        Case("sharps and flats", [(61, 0, 2), (63, 2, 4), (66, 4, 6), (70, 6, 8)]),
+        Case("a note longer than 32 steps", [(55, 0, 40), (57, 40, 44)]),
+        Case("a rest longer than 32 steps", [(62, 0, 2), (62, 70, 72)]),
+        Case("no notes", []),
+    ]
+    return cases + [Case(f"random #{i + 1}", _random_melody(r, int(r.integers(5, 12)))) for i in range(4)]

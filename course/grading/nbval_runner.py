@@ -1,8 +1,8 @@
 """The launcher of one checked notebook: limits itself, then runs nbval on the notebook.
 
-``python -m course.exercises.nbval_runner NOTEBOOK --results FILE [--cell-timeout S] [limits]``
+``python -m course.grading.nbval_runner NOTEBOOK --results FILE [--cell-timeout S] [limits]``
 is what the self-check and the grader start for each notebook (as a contained job, see
-:mod:`course.exercises.sandbox`). It applies the resource limits, then runs
+:mod:`course.grading.sandbox`). It applies the resource limits, then runs
 ``pytest --nbval-lax`` on the notebook in this process with a small plugin that appends one
 JSON line per cell to ``FILE``: ``{"cell": N, "when": ..., "outcome": ..., "message": ...}``
 (``N`` counts code cells from 0, as nbval's ``Cell N`` does), and ``{"done": true}`` at the end.
@@ -69,7 +69,7 @@ def _private_kernel_sockets(folder: str) -> None:
         import nbval.kernel as nbval_kernel
     except ImportError:  # pragma: no cover
         return
-    from .execute import socket_options
+    from ..authoring.kernels import socket_options
 
     options = socket_options(folder)
     manager = getattr(nbval_kernel, "KernelManager", None)
@@ -120,7 +120,7 @@ class _Recorder:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m course.exercises.nbval_runner")
+    ap = argparse.ArgumentParser(prog="python -m course.grading.nbval_runner")
     ap.add_argument("notebook")
     ap.add_argument("--results", required=True)
     ap.add_argument("--cell-timeout", type=float, default=120.0)
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         f.write("[pytest]\n")
     apply_limits(args.memory_mb, args.file_mb, args.uid, args.gid)
 
-    from .notebooks import skip_slow_optional_imports
+    from ..authoring.notebooks import skip_slow_optional_imports
 
     skip_slow_optional_imports()         # nbval imports nbformat: 1.5 s saved per notebook
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"

@@ -1,4 +1,4 @@
-"""The check protocol (``course.exercises.checking``) and the registry of exercises.
+"""The check kit and protocol (``course.checks``) and the registry of exercises.
 
 Every registered exercise appears in exactly one check cell of its lesson's solution notebook, and
 every check cell checks a registered exercise of that lesson. A check prints exactly one line and
@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 from course import check, music
-from course.exercises import EXERCISES, Case, CheckFailure, checking, compare_values, load_all, pass_line, run_cases
-from course.exercises import notebooks as nbs
-from course.exercises import sidechannel
+from course.authoring import notebooks as nbs
+from course.checks import EXERCISES, Case, CheckFailure, env, kit, lessons, load_all, pass_line
+from course.checks.guard import run_cases as _run_cases
+from course.checks.values import compare_values
+from course.grading import sidechannel
 
 
 def one_line(fn, *args, **kwargs) -> str:
@@ -94,8 +96,8 @@ def test_display_only_cells_define_nothing_later_cells_use(repo_root):
 def test_course_check_exposes_every_exercise():
     load_all()
     for name, ex in EXERCISES.items():
-        assert getattr(check, name) is ex.func
-        assert ex.func.exercise_name == name and ex.points >= 1
+        assert getattr(check, name) is ex
+        assert ex.name == name and ex.points >= 1
     assert "notebook" in dir(check)
     with pytest.raises(AttributeError):
         check.no_such_exercise
@@ -103,8 +105,100 @@ def test_course_check_exposes_every_exercise():
 
 def test_exercise_names_are_unique_across_lessons():
     load_all()
+
+    def pitch_range(r):
+        return [Case("x", 1)]
     with pytest.raises(ValueError):
-        checking.exercise("99_other", name="pitch_range")(lambda f: None)
+        kit.exercise(lesson="99_other")(pitch_range)
+
+
+def test_the_index_read_from_source_is_the_registry():
+    """``check.NAME`` imports one module, found by reading the check modules' source: it must agree with
+    what importing them registers, lesson by lesson and in order."""
+    load_all()
+    by_lesson = collections.defaultdict(list)
+    for name, ex in EXERCISES.items():
+        if not ex.lesson.startswith("99_"):
+            by_lesson[ex.lesson].append(name)
+    assert lessons() == dict(by_lesson)
+    for name, (module, lesson) in kit_index().items():
+        assert EXERCISES[name].make.__module__ == f"course.checks.{module}" and EXERCISES[name].lesson == lesson
+
+
+def test_registry_order_is_the_notebooks_order(repo_root):
+    """The grader takes a lesson's exercises from the registry and their cells from the notebook."""
+    found = _solution_checks(repo_root)
+    assert {k: v for k, v in lessons().items()} == dict(found)
+
+
+def kit_index():
+    from course.checks import index
+
+    return index()
+
+
+def test_looking_up_one_check_imports_only_its_lesson():
+    """Lesson 00 starts without torch: ``check.pitch_range`` imports lesson_00 and nothing heavier."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom course import check\ncheck.pitch_range\n"
+            "print(sorted(m for m in sys.modules if m.startswith('course.checks.lesson')), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['course.checks.lesson_00'] False"
+
+
+def test_an_exercise_is_one_function():
+    """The kit's promise to lesson authors: one decorated function, nothing else to register."""
+    def kit_demo_double(r):
+        """Check ``kit_demo_double(x) -> 2 x``."""
+        return [Case("three", 3), Case("random", int(r.integers(4, 9)))]
+
+    def square(x):
+        return x * x
+
+    ex = kit.exercise(compare=kit.against(lambda x: 2 * x, mistakes={square: "that is the square"}),
+                      hint="double it", lesson="99_tests")(kit_demo_double)
+    try:
+        assert ex.name == "kit_demo_double" and ex.lesson == "99_tests" and "2 x" in ex.__doc__
+        assert one_line(ex, lambda x: x + x) == pass_line("kit_demo_double")
+        line = one_line(ex, square)
+        assert line.startswith("FAIL kit_demo_double: case 'three': wrong value: expected 6, got 9; that is the square.")
+        assert line.endswith("Hint: double it")
+        assert "that is the square" not in one_line(ex, lambda x: x + 1)
+    finally:
+        EXERCISES.pop("kit_demo_double", None)
+
+
+def test_against_names_a_known_mistake():
+    compare = kit.against(lambda x: x + 1, mistakes={lambda x: x - 1: "that is what subtracting gives"})
+    compare(4, 3)
+    with pytest.raises(CheckFailure, match="that is what subtracting gives"):
+        compare(2, 3)
+    with pytest.raises(CheckFailure) as e:
+        compare(7, 3)
+    assert "subtracting" not in str(e.value)
+    with pytest.raises(CheckFailure, match="returned None"):
+        compare(None, 3)
+
+
+def test_kit_helpers_read_answers_in_any_form():
+    import torch
+
+    assert kit.number(torch.tensor([2.5])) == 2.5 and kit.number(np.float32(1.5)) == 1.5
+    with pytest.raises(CheckFailure, match="one number"):
+        kit.number(np.zeros(3))
+    with pytest.raises(CheckFailure, match="one number"):
+        kit.number("3")
+    assert kit.as_array(torch.ones(2)).dtype == np.float64 and kit.as_array([1, 2]).shape == (2,)
+    with pytest.raises(CheckFailure, match="expected a tensor"):
+        kit.as_array({"a": 1})
+    t = kit.randn(np.random.default_rng(0), 2, 3, scale=0.5)
+    assert t.dtype == torch.float32 and t.shape == (2, 3)
+    kit.close(1.0 + 1e-7, 1.0)
+    with pytest.raises(CheckFailure):
+        kit.close(1.1, 1.0)
 
 
 # ------------------------------------------------------------------------------------ run_cases
@@ -112,7 +206,15 @@ def square(x):
     return x * x
 
 
-CASES = [Case("two", (2,), expected=4), Case("minus three", (-3,), expected=9)]
+def _squared(got, x):
+    compare_values(got, x * x)
+
+
+CASES = [Case("two", 2), Case("minus three", -3)]
+
+
+def run_cases(name, func, cases, **kwargs):
+    return _run_cases(name, func, cases, compare=_squared, **kwargs)
 
 
 def test_pass_line_format():
@@ -172,7 +274,8 @@ def test_changed_input_is_caught():
     def sorts_in_place(a):
         a.sort()
         return a
-    line = one_line(run_cases, "f", sorts_in_place, [Case("list", ([3, 1, 2],), expected=[1, 2, 3])])
+    line = one_line(_run_cases, "f", sorts_in_place, [Case("list", [3, 1, 2])],
+                    compare=lambda got, a: compare_values(got, sorted(a)))
     assert "changed its input" in line
 
 
@@ -207,21 +310,27 @@ def test_compare_values_shapes_and_tolerance():
 
 # ------------------------------------------------------------------------------------ the guard
 def test_a_registered_check_prints_one_line_and_never_raises():
-    @checking.exercise("99_tests", name="guard_demo_raises")
-    def broken_check(func):
+    def guard_demo_raises(r):
         raise RuntimeError("a bug in the check")
 
-    @checking.exercise("99_tests", name="guard_demo_chatty")
-    def chatty_check(func):
+    def chatty(got, x):
         print("first")
         print("FAIL guard_demo_chatty: second.")
+        raise CheckFailure("second")
 
-    @checking.exercise("99_tests", name="guard_demo_silent")
-    def silent_check(func):
-        pass
+    def guard_demo_chatty(r):
+        return [Case("one", 1)]
+
+    def guard_demo_silent(r):
+        return [Case("one", 1)]
+
+    broken_check = kit.exercise(lesson="99_tests", compare=_squared)(guard_demo_raises)
+    chatty_check = kit.exercise(lesson="99_tests", compare=chatty)(guard_demo_chatty)
+    silent_check = kit.exercise(lesson="99_tests", compare=_squared)(guard_demo_silent)
+    silent_check.run = lambda obj: None          # a check that forgets to print its line
     try:
         assert one_line(broken_check, square).startswith("FAIL guard_demo_raises: the check stopped")
-        assert one_line(chatty_check, square) == "FAIL guard_demo_chatty: second."
+        assert one_line(chatty_check, square).startswith("FAIL guard_demo_chatty: case 'one': second")
         assert "printed nothing" in one_line(silent_check, square)
         assert "pass your function itself" in one_line(check.pitch_range)
     finally:
@@ -230,16 +339,16 @@ def test_a_registered_check_prints_one_line_and_never_raises():
 
 
 def test_random_cases_depend_on_the_grading_seed(monkeypatch):
-    monkeypatch.delenv(checking.GRADING_SEED_ENV, raising=False)
-    a = checking.case_seed("x")
-    assert checking.case_seed("x") == a and checking.case_seed("y") != a
-    monkeypatch.setenv(checking.GRADING_SEED_ENV, "grading")
-    assert checking.case_seed("x") != a
+    monkeypatch.delenv(env.SEED, raising=False)
+    a = kit.case_seed("x")
+    assert kit.case_seed("x") == a and kit.case_seed("y") != a
+    monkeypatch.setenv(env.SEED, "grading")
+    assert kit.case_seed("x") != a
 
 
 ARMED_SCRIPT = """
 import io, contextlib, json, os, sys
-from course.exercises import sidechannel
+from course.grading import sidechannel
 from course import check
 assert sidechannel.arm() and sidechannel.armed()
 print(json.dumps({"token_gone": not os.path.exists(sys.argv[1]),
@@ -259,8 +368,8 @@ def test_side_channel_records_what_the_real_check_printed(tmp_path):
 
     token, results = tmp_path / "token", tmp_path / "records.jsonl"
     token.write_text("s3cret")
-    env = dict(os.environ, **{sidechannel.GRADING_TOKEN_ENV: str(token), sidechannel.GRADING_RESULTS_ENV: str(results)})
-    out = subprocess.run([sys.executable, "-c", ARMED_SCRIPT, str(token)], env=env, capture_output=True,
+    job_env = dict(os.environ, **{env.TOKEN_FILE: str(token), env.RESULTS: str(results)})
+    out = subprocess.run([sys.executable, "-c", ARMED_SCRIPT, str(token)], env=job_env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     first, second = (json.loads(line) for line in out.stdout.splitlines())
@@ -274,7 +383,7 @@ def test_side_channel_records_what_the_real_check_printed(tmp_path):
 
 
 def test_without_grading_nothing_is_recorded(monkeypatch):
-    monkeypatch.delenv(sidechannel.GRADING_TOKEN_ENV, raising=False)
+    monkeypatch.delenv(env.TOKEN_FILE, raising=False)
     assert not sidechannel.arm() and not sidechannel.armed()
 
 

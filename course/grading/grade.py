@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ExerciseError
-from . import notebooks as nbs
+from ..authoring import notebooks as nbs
+from ..files import atomic_write
 from . import checkrun, sandbox, tamper
 
 __all__ = ["Row", "GradeRun", "grade", "add_arguments", "run", "COLUMNS"]
@@ -166,11 +167,10 @@ def _grade_job_unsafe(job: _Job, opts: dict) -> list[Row]:
         return [Row(job.student, job.lesson.lesson, name, 0, job.lesson.points(name), "error",
                     f"the grader could not run this notebook ({type(e).__name__}: {str(e)[:150]})")
                 for name in job.lesson.names]
-    strong = [f for f in job.findings if f.severity == "tamper"]
     warnings = [f for f in job.findings if f.severity == "warning"]
     rows = []
     for r in result.results:
-        hits = [f for f in strong if f.exercise in (None, r.exercise)]
+        hits = tamper.withheld(job.findings, r.exercise)
         status, points, message = r.status, r.points, r.message
         if hits:
             status, points = "tampered", 0
@@ -183,10 +183,7 @@ def _grade_job_unsafe(job: _Job, opts: dict) -> list[Row]:
 
 # ------------------------------------------------------------------------------------ reports
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(clean_text(text).encode("utf-8", "backslashreplace"))
-    os.replace(tmp, path)
+    atomic_write(path, clean_text(text).encode("utf-8", "backslashreplace"))
 
 
 def _csv_text(header: list[str], rows: list[list]) -> str:

@@ -5,12 +5,12 @@ student code) calls :func:`arm`. It
 
 1. reads the grader's secret from a file named in the environment and deletes that file, and
    opens the results file;
-2. imports every lesson's checks (``course.exercises.load_all``) and what the graded lesson's
-   reference answers import lazily (``torch``, ``course.nn...``; named by ``COURSE_GRADING_LESSON``),
+2. imports the graded lesson's check module (named by ``course.checks.env.LESSON``; every lesson
+   module imports what its reference answers need at the top: ``torch``, ``course.nn...``),
    then takes a *snapshot*: the identity of every attribute of every loaded ``course.*`` module
    (and the code, defaults and closure of the functions and classes they define), of ``numpy``,
    ``math``, ``builtins``, ``torch`` and a few of their submodules, and of the registry of exercises;
-3. hands the checks' guard (:mod:`course.exercises.checking`) a recorder and a tamper check, both
+3. hands the checks' guard (:mod:`course.checks.guard`) a recorder and a tamper check, both
    closures over this call's locals, once: later calls cannot replace them and no module global
    leads to them;
 4. registers an IPython ``pre_run_cell`` hook that notes a hash of each cell's source as the cell
@@ -31,14 +31,14 @@ but not the record.
 
 Limits (honest ones): the student's code runs in the same process. Code that digs the secret or the
 guard's state out of closures, frames or the garbage collector, or that runs in a thread of its
-own, can still forge a result; the grader's static scan (:mod:`course.exercises.tamper`) flags the
+own, can still forge a result; the grader's static scan (:mod:`course.grading.tamper`) flags the
 usual ways in and leaves notes for computed names. Modules first imported *after* the arm cell
 and not preloaded (a ``course`` module the lesson's checks do not use) are snapshotted at the first
 check after their import, so a change made before that is not seen; those modules do not take part
 in computing expected answers. Without ``--run-as``, a notebook can also write to the course's own
-files on disk (see :mod:`course.exercises.sandbox`).
+files on disk (see :mod:`course.grading.sandbox`).
 
-:func:`arm` also caps what each cell may print (``COURSE_GRADING_MAX_OUTPUT`` characters per
+:func:`arm` also caps what each cell may print (``course.checks.env.MAX_OUTPUT`` characters per
 stream). IPython (9.x) restores ``sys.stdout.write`` at the end of every cell, so the cap is put
 back at the start of each cell by the ``pre_run_cell`` hook.
 
@@ -50,12 +50,9 @@ import os
 import sys
 import types
 
-__all__ = ["arm", "armed", "GRADING_RESULTS_ENV", "GRADING_TOKEN_ENV", "GRADING_OUTPUT_ENV", "GRADING_LESSON_ENV"]
+from ..checks import env
 
-GRADING_RESULTS_ENV = "COURSE_GRADING_RESULTS"        # file the checks append results to
-GRADING_TOKEN_ENV = "COURSE_GRADING_TOKEN_FILE"       # file holding the grader's secret (read once, deleted)
-GRADING_OUTPUT_ENV = "COURSE_GRADING_MAX_OUTPUT"      # characters of stdout/stderr allowed per cell
-GRADING_LESSON_ENV = "COURSE_GRADING_LESSON"          # the lesson graded: its checks' imports are preloaded
+__all__ = ["arm", "armed"]
 
 # Modules outside the course whose attributes the reference answers rely on.
 _WATCHED = ("builtins", "math", "operator", "copy", "numpy", "numpy.random", "numpy.linalg",
@@ -69,20 +66,20 @@ _VOLATILE = {"__warningregistry__"}
 
 def armed() -> bool:
     """Whether this kernel is being checked or graded (the side channel is open)."""
-    from .checking import _armed
+    from ..checks.guard import _armed
 
     return _armed()
 
 
 def arm() -> bool:
     """Open the side channel in a checking kernel (see the module docstring); False anywhere else."""
-    token_file = os.environ.pop(GRADING_TOKEN_ENV, None)
-    results = os.environ.pop(GRADING_RESULTS_ENV, None)
-    max_output = int(os.environ.pop(GRADING_OUTPUT_ENV, "0") or 0)
-    lesson = os.environ.pop(GRADING_LESSON_ENV, "")
-    from . import checking, load_all
+    token_file = os.environ.pop(env.TOKEN_FILE, None)
+    results = os.environ.pop(env.RESULTS, None)
+    max_output = int(os.environ.pop(env.MAX_OUTPUT, "0") or 0)
+    lesson = os.environ.pop(env.LESSON, "")
+    from ..checks import exercises_of, guard, load_all
 
-    if not token_file or not results or checking._armed():
+    if not token_file or not results or guard._armed():
         return False
     import hashlib
     import json
@@ -96,8 +93,8 @@ def arm() -> bool:
     caps: dict = {}
 
     try:                       # a lesson module that fails to import fails its checks, not the arming
-        load_all()
-        _preload(lesson)
+        if not exercises_of(lesson):   # loads the graded lesson's module (and what it imports) only
+            load_all()
     except Exception:  # noqa: BLE001
         pass
     verify = _make_verifier()
@@ -115,7 +112,7 @@ def arm() -> bool:
         if max_output > 0:
             _apply_caps(caps, max_output, state)
 
-    if not checking._install_hooks(write_record, verify):
+    if not guard._install_hooks(write_record, verify):
         return False
     try:
         from IPython import get_ipython
@@ -183,50 +180,6 @@ def _cap(original, key: str, limit: int, state: dict):
             original(f"\n[output cut by the grader after {limit // 1000} kB]\n")
         return len(s)
     return write
-
-
-# ------------------------------------------------------------------------------------ preloading
-def _preload(lesson: str) -> None:
-    """Import what the graded lesson's checks import inside functions (torch, course.nn...), so the
-    snapshot covers them before any student code runs."""
-    if not lesson:
-        return
-    import ast
-    import importlib
-    import importlib.util
-
-    from .checking import EXERCISES
-
-    wanted: list[str] = []
-    for mod_name in sorted({getattr(ex.func, "__module__", "") for ex in EXERCISES.values() if ex.lesson == lesson}):
-        mod = sys.modules.get(mod_name)
-        path = getattr(mod, "__file__", None)
-        if not path:
-            continue
-        try:
-            with open(path, encoding="utf-8") as f:
-                tree = ast.parse(f.read())
-        except (OSError, SyntaxError, ValueError):
-            continue
-        package = mod_name.rpartition(".")[0]
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                wanted += [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                try:
-                    base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
-                        if node.level else (node.module or "")
-                except (ImportError, ValueError):
-                    continue
-                wanted.append(base)
-                wanted += [f"{base}.{a.name}" for a in node.names]
-    for name in dict.fromkeys(wanted):
-        if name in sys.modules or not (name.split(".")[0] in ("course", "torch", "numpy")):
-            continue
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - "from x import function": not a module; or not installed
-            pass
 
 
 # ------------------------------------------------------------------------------------ the snapshot
@@ -332,7 +285,7 @@ def _watched_course(name: str) -> bool:
 
 def _make_verifier():
     """Snapshot what the checks rely on now; return a function naming what changed since (or None)."""
-    from .checking import EXERCISES
+    from ..checks.kit import EXERCISES
 
     modules = sys.modules                  # the interpreter's own dict, even if sys.modules is rebound
     snaps: dict[str, object] = {}
@@ -354,7 +307,7 @@ def _make_verifier():
 
     take_new()
     registry = EXERCISES
-    exercises = {name: (ex, ex.func, ex.lesson, ex.points) for name, ex in dict.items(registry)}
+    exercises = {name: (ex, dict(vars(ex))) for name, ex in dict.items(registry)}
 
     def verify() -> str | None:
         found: list[str] = []
@@ -366,9 +319,9 @@ def _make_verifier():
             for attr, value in attrs.items():
                 if attr not in _VOLATILE and now.get(attr, missing) is not value:
                     found.append(f"{key}.{attr} was replaced")
-        for name, (ex, func, lesson, points) in exercises.items():
+        for name, (ex, fields) in exercises.items():
             now = dict.get(registry, name)
-            if now is not ex or ex.func is not func or ex.lesson != lesson or ex.points != points:
+            if now is not ex or any(vars(ex).get(k, missing) is not v for k, v in fields.items()):
                 found.append(f"the registered check {name} was replaced")
         take_new()                         # modules imported since: snapshotted from now on
         if not found:

@@ -3,9 +3,11 @@
 The saved file is never trusted: a copy is prepared with the lesson's own check cells and the
 expected pass lines injected, then run by nbval in a contained job, and an exercise passes only
 when its check cell printed exactly the pass line and the real check reported the pass through
-the side channel (:mod:`course.exercises.checkrun`). The grader (:mod:`.grade`) uses the same
-machinery; the self-check differs only in running one notebook, with random cases of its own
-(different from the notebook's, like the grader's), and printing a table.
+the side channel (:mod:`course.grading.checkrun`). The grader's static scan (:mod:`.tamper`) reads
+the code too: what the grader would withhold points for shows as FLAGGED with the reason, and what
+it would flag for an instructor's review shows as a review note. The grader (:mod:`.grade`) uses
+the same machinery; the self-check differs only in running one notebook, with random cases of its
+own (different from the notebook's, like the grader's), and printing a table.
 
 In a notebook, ``check.notebook()`` does the same for the notebook you are working on.
 
@@ -19,9 +21,9 @@ import sys
 from pathlib import Path
 
 from ..errors import ExerciseError
-from . import notebooks as nbs
-from . import sandbox, sidechannel
-from .checkrun import ExerciseResult, NotebookResult, find_lessons, prepare, run_prepared  # noqa: F401
+from ..authoring import notebooks as nbs
+from . import sandbox, sidechannel, tamper
+from .checkrun import NotebookResult, find_lessons, prepare, run_prepared
 
 __all__ = ["check_notebook", "check_notebook_interactive", "format_table", "add_arguments", "run", "SELFCHECK_SEED"]
 
@@ -39,9 +41,25 @@ def check_notebook(path: str | Path, *, lessons_dir: str | Path | None = None, c
     if match.lesson is None:
         raise ExerciseError(f"{path.name} does not look like a lesson notebook of this course "
                             "(no course metadata, no NN_ file name, no known check cells).")
-    prepared = prepare(nb, lessons[match.lesson])
-    return run_prepared(prepared, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
-                        limits=sandbox.Limits(memory_mb=memory_mb), seed=SELFCHECK_SEED)
+    lesson = lessons[match.lesson]
+    findings = tamper.scan_notebook(nb, lesson.names, [src for _, src in lesson.checks])
+    prepared = prepare(nb, lesson)
+    result = run_prepared(prepared, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                          limits=sandbox.Limits(memory_mb=memory_mb), seed=SELFCHECK_SEED)
+    return review(result, findings)
+
+
+def review(result: NotebookResult, findings: list) -> NotebookResult:
+    """``result`` with the static scan's findings applied as the grader applies them (in place)."""
+    for r in result.results:
+        hits = tamper.withheld(findings, r.exercise)
+        if hits and r.status != "tampered":
+            r.status, r.points = "tampered", 0
+            r.message = ("the grader would withhold the points: " + "; ".join(str(f) for f in hits[:3])
+                         + f" (the check said: {r.message})")
+    result.notes += [f"review: {f} (the grader flags this for the instructor)"
+                     for f in findings if f.severity == "warning"][:10]
+    return result
 
 
 def format_table(result: NotebookResult, name: str = "") -> str:

@@ -1,7 +1,9 @@
 """Checks for lesson 04, polyphonic chorales: the piano-roll NLL in nats per frame, the per-key marginal
 baseline, the autoregressive mask and sampling a frame key by key.
 
-Expected answers come from the reference code in ``course.metrics`` and ``course.nn.polyphonic``.
+Written with the check kit (:mod:`course.checks.kit`): each ``@exercise`` function builds the cases
+from the generator it is handed; expected answers come from the reference code in ``course.metrics``
+and ``course.nn.polyphonic``, computed in the comparison after the student's function has run.
 Sampling is checked without luck: the random numbers are an argument, so one answer is right.
 
 Lesson: 04_polyphonic_chorales
@@ -9,32 +11,18 @@ Lesson: 04_polyphonic_chorales
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from .checking import Case, CheckFailure, exercise, rng, run_cases
+from .. import metrics
+from ..nn import polyphonic
+from .kit import Case, CheckFailure, as_tensor, exercise, number
 
 LESSON = "04_polyphonic_chorales"
-
-
-def _t(a, dtype=None):
-    import torch
-
-    return torch.tensor(np.asarray(a), dtype=dtype or torch.float32)
-
-
-def _number(got, what: str = "your function") -> float:
-    """A float from a Python number or a one-element array/tensor."""
-    if hasattr(got, "detach"):
-        got = got.detach().cpu().numpy()
-    if isinstance(got, np.ndarray):
-        if got.size != 1:
-            raise CheckFailure(f"{what} returned an array of shape {got.shape}; return one number (nats per frame)")
-        got = got.reshape(()).item()
-    if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, float, np.integer, np.floating)):
-        raise CheckFailure(f"{what} returned {type(got).__name__}; return one number (nats per frame)")
-    return float(got)
+_UNIT = "nats per frame"
 
 
 def _close(got: float, expected: float, rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    """One number against another, with this lesson's messages (a non-finite NLL is usually a log of 0)."""
     if not np.isfinite(got):
         raise CheckFailure(f"your result is {got} (a log of 0 somewhere?)")
     if not np.isclose(got, expected, rtol=rtol, atol=atol):
@@ -43,13 +31,11 @@ def _close(got: float, expected: float, rtol: float = 1e-4, atol: float = 1e-5) 
 
 # ---------------------------------------------------------------------------- bernoulli_nll_per_frame
 def reference_bernoulli_nll_per_frame(logits, rolls, mask) -> float:
-    from ..metrics import nll_per_frame
-
-    return nll_per_frame(logits, rolls, mask)
+    return metrics.nll_per_frame(logits, rolls, mask)
 
 
-def _v_nll(got, logits, rolls, mask):
-    g = _number(got)
+def _compare_nll(got, logits, rolls, mask):
+    g = number(got, unit=_UNIT)
     e = reference_bernoulli_nll_per_frame(logits, rolls, mask)
     n_keys = logits.shape[-1]
     if np.isfinite(g) and e and np.isclose(g * n_keys, e, rtol=1e-4):
@@ -58,14 +44,15 @@ def _v_nll(got, logits, rolls, mask):
     _close(g, e)
 
 
-def _cases_bernoulli_nll_per_frame() -> list[Case]:
-    import torch
-
-    r = rng("bernoulli_nll_per_frame")
-
+@exercise(compare=_compare_nll,
+          hint="a frame costs the sum of its keys' binary cross-entropies, computed from the logits in a way "
+               "that stays finite for very confident guesses (section 2); then average these frame costs over "
+               "the real frames only, the ones the mask marks, whatever piece they belong to")
+def bernoulli_nll_per_frame(r):
+    """Check ``bernoulli_nll_per_frame(logits (B, T, P), rolls (B, T, P), mask (B, T)) -> nats per frame``."""
     def batch(B, T, P, density=0.25, scale=2.0, lengths=None):
-        logits = _t(r.normal(size=(B, T, P)) * scale)
-        rolls = _t(r.random((B, T, P)) < density)
+        logits = as_tensor(r.normal(size=(B, T, P)) * scale)
+        rolls = as_tensor(r.random((B, T, P)) < density)
         lengths = lengths or [T] * B
         mask = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
         rolls = rolls * mask[..., None]                 # padding frames are silent, as collate makes them
@@ -73,51 +60,41 @@ def _cases_bernoulli_nll_per_frame() -> list[Case]:
 
     cases = [
         Case("one frame of two keys, logits 0 (p = 1/2 each)",
-             (torch.zeros(1, 1, 2), _t([[[1.0, 0.0]]]), torch.ones(1, 1, dtype=torch.bool))),
-        Case("one piece, no padding", batch(1, 6, 5)),
-        Case("two pieces, no padding", batch(2, 5, 8)),
-        Case("padding frames are left out (lengths 7 and 3)", batch(2, 7, 6, lengths=[7, 3])),
-        Case("three pieces of lengths 4, 9 and 1", batch(3, 9, 88, density=0.05, lengths=[4, 9, 1])),
+             torch.zeros(1, 1, 2), as_tensor([[[1.0, 0.0]]]), torch.ones(1, 1, dtype=torch.bool)),
+        Case("one piece, no padding", *batch(1, 6, 5)),
+        Case("two pieces, no padding", *batch(2, 5, 8)),
+        Case("padding frames are left out (lengths 7 and 3)", *batch(2, 7, 6, lengths=[7, 3])),
+        Case("three pieces of lengths 4, 9 and 1", *batch(3, 9, 88, density=0.05, lengths=[4, 9, 1])),
     ]
     z, v, m = batch(1, 3, 4)
-    z = _t([[[120.0, -120.0, 30.0, -30.0]] * 3])         # confident and wrong: log(sigmoid(-120)) underflows
-    v = _t([[[0.0, 1.0, 1.0, 0.0]] * 3])
-    cases.append(Case("very confident wrong guesses (logits of +-120)", (z, v, m)))
+    z = as_tensor([[[120.0, -120.0, 30.0, -30.0]] * 3])  # confident and wrong: log(sigmoid(-120)) underflows
+    v = as_tensor([[[0.0, 1.0, 1.0, 0.0]] * 3])
+    cases.append(Case("very confident wrong guesses (logits of +-120)", z, v, m))
     for i in range(3):
         B, T, P = int(r.integers(1, 5)), int(r.integers(2, 12)), int(r.integers(3, 30))
         lengths = [int(x) for x in r.integers(1, T + 1, size=B)]
         lengths[0] = T
-        cases.append(Case(f"random #{i + 1}", batch(B, T, P, density=float(r.uniform(0.05, 0.5)),
-                                                     scale=float(r.uniform(0.5, 4)), lengths=lengths)))
-    for c in cases:
-        c.validate = _v_nll
+        cases.append(Case(f"random #{i + 1}", *batch(B, T, P, density=float(r.uniform(0.05, 0.5)),
+                                                      scale=float(r.uniform(0.5, 4)), lengths=lengths)))
     return cases
-
-
-@exercise(LESSON, points=1)
-def bernoulli_nll_per_frame(func) -> None:
-    """Check ``bernoulli_nll_per_frame(logits (B, T, P), rolls (B, T, P), mask (B, T)) -> nats per frame``."""
-    run_cases("bernoulli_nll_per_frame", func, _cases_bernoulli_nll_per_frame(),
-              hint="a frame costs the sum of its keys' binary cross-entropies, computed from the logits in a way "
-                   "that stays finite for very confident guesses (section 2); then average these frame costs over "
-                   "the real frames only, the ones the mask marks, whatever piece they belong to")
 
 
 # ---------------------------------------------------------------------------- marginal_baseline_nll
 def reference_marginal_baseline_nll(train_rolls, test_rolls, smoothing: float = 1.0) -> float:
-    from ..metrics import marginal_nll
-
-    return marginal_nll(train_rolls, test_rolls, smoothing)
+    return metrics.marginal_nll(train_rolls, test_rolls, smoothing)
 
 
-def _v_marginal(got, train_rolls, test_rolls, smoothing=1.0):
-    g = _number(got)
-    _close(g, reference_marginal_baseline_nll(train_rolls, test_rolls, smoothing))
+def _compare_marginal(got, train_rolls, test_rolls, smoothing=1.0):
+    _close(number(got, unit=_UNIT), reference_marginal_baseline_nll(train_rolls, test_rolls, smoothing))
 
 
-def _cases_marginal_baseline_nll() -> list[Case]:
-    r = rng("marginal_baseline_nll")
-
+@exercise(compare=_compare_marginal,
+          hint="count over all training frames together how often each key sounds and smooth the counts as "
+               "the formula says (alpha imagined frames with the key on, alpha with it off); a test frame then "
+               "costs the log-probabilities of its sounding and of its silent keys, and the answer averages "
+               "that cost over all test frames as one pool, not piece by piece")
+def marginal_baseline_nll(r):
+    """Check ``marginal_baseline_nll(train_rolls, test_rolls, smoothing=1.0) -> nats per frame``."""
     def rolls(n, P, lo=2, hi=12, density=None):
         dens = r.uniform(0.05, 0.6, size=P) if density is None else np.full(P, density)
         return [(r.random((int(r.integers(lo, hi + 1)), P)) < dens).astype(np.uint8) for _ in range(n)]
@@ -130,39 +107,25 @@ def _cases_marginal_baseline_nll() -> list[Case]:
     unseen_test = rolls(2, 6)
     unseen_test[0][0, 4] = 1                               # ... but does in the test
     cases = [
-        Case("by hand: 3 training frames, 2 test frames", (hand_train, hand_test)),
-        Case("a key that never sounds in training (smoothing keeps it possible)", (silent_key, unseen_test)),
-        Case("smoothing=0.5", (rolls(2, 5), rolls(2, 5)), {"smoothing": 0.5}),
+        Case("by hand: 3 training frames, 2 test frames", hand_train, hand_test),
+        Case("a key that never sounds in training (smoothing keeps it possible)", silent_key, unseen_test),
+        Case("smoothing=0.5", rolls(2, 5), rolls(2, 5), smoothing=0.5),
         Case("pieces of very different lengths: average over frames, not pieces",
-             (rolls(3, 4), [rolls(1, 4, 1, 1)[0], rolls(1, 4, 40, 40)[0]])),
+             rolls(3, 4), [rolls(1, 4, 1, 1)[0], rolls(1, 4, 40, 40)[0]]),
     ]
     for i in range(3):
         P = int(r.integers(3, 20))
-        cases.append(Case(f"random #{i + 1}", (rolls(int(r.integers(1, 6)), P), rolls(int(r.integers(1, 4)), P)),
-                          {"smoothing": float(np.round(r.uniform(0.1, 2.0), 2))}))
-    for c in cases:
-        c.validate = _v_marginal
+        cases.append(Case(f"random #{i + 1}", rolls(int(r.integers(1, 6)), P), rolls(int(r.integers(1, 4)), P),
+                          smoothing=float(np.round(r.uniform(0.1, 2.0), 2))))
     return cases
-
-
-@exercise(LESSON, points=1)
-def marginal_baseline_nll(func) -> None:
-    """Check ``marginal_baseline_nll(train_rolls, test_rolls, smoothing=1.0) -> nats per frame``."""
-    run_cases("marginal_baseline_nll", func, _cases_marginal_baseline_nll(),
-              hint="count over all training frames together how often each key sounds and smooth the counts as "
-                   "the formula says (alpha imagined frames with the key on, alpha with it off); a test frame then "
-                   "costs the log-probabilities of its sounding and of its silent keys, and the answer averages "
-                   "that cost over all test frames as one pool, not piece by piece")
 
 
 # ---------------------------------------------------------------------------- autoregressive_mask
 def reference_autoregressive_mask(n: int):
-    from ..nn.polyphonic import autoregressive_mask as ref
-
-    return ref(n)
+    return polyphonic.autoregressive_mask(n)
 
 
-def _v_mask(got, n):
+def _compare_mask(got, n):
     if hasattr(got, "detach"):
         g = got.detach().cpu().numpy()
     elif isinstance(got, (np.ndarray, list, tuple)):
@@ -187,21 +150,13 @@ def _v_mask(got, n):
     raise CheckFailure(f"wrong entry at [{k}, {j}]: expected {e[k, j]:g}, got {g[k, j]:g}")
 
 
-def _cases_autoregressive_mask() -> list[Case]:
-    r = rng("autoregressive_mask")
-    cases = [Case(f"n = {n}", (n,)) for n in (3, 1, 2, 88)]
-    cases += [Case(f"random #{i + 1}", (int(n),)) for i, n in enumerate(r.integers(4, 40, size=3))]
-    for c in cases:
-        c.validate = _v_mask
-    return cases
-
-
-@exercise(LESSON, points=1)
-def autoregressive_mask(func) -> None:
+@exercise(compare=_compare_mask,
+          hint="row k is output k and column j is input j; output k may read only the inputs that come "
+               "strictly before it, never itself or a later one. Draw the 3 x 3 case by hand first")
+def autoregressive_mask(r):
     """Check ``autoregressive_mask(n) -> (n, n)`` with ``mask[k, j] = 1`` exactly when ``j < k``."""
-    run_cases("autoregressive_mask", func, _cases_autoregressive_mask(),
-              hint="row k is output k and column j is input j; output k may read only the inputs that come "
-                   "strictly before it, never itself or a later one. Draw the 3 x 3 case by hand first")
+    cases = [Case(f"n = {n}", n) for n in (3, 1, 2, 88)]
+    return cases + [Case(f"random #{i + 1}", int(n)) for i, n in enumerate(r.integers(4, 40, size=3))]
 
 
 # ---------------------------------------------------------------------------- sample_frame_autoregressive
@@ -232,12 +187,10 @@ class _Conditional:
 
 
 def reference_sample_frame_autoregressive(next_logit, n_keys: int, uniform):
-    from ..nn.polyphonic import sample_frame_autoregressive as ref
-
-    return ref(next_logit, n_keys, uniform)
+    return polyphonic.sample_frame_autoregressive(next_logit, n_keys, uniform)
 
 
-def _v_sample(got, next_logit, n_keys, uniform):
+def _compare_sample(got, next_logit, n_keys, uniform):
     if hasattr(got, "detach"):
         got = got.detach().cpu().numpy()
     if not isinstance(got, (np.ndarray, list, tuple)):
@@ -257,9 +210,12 @@ def _v_sample(got, next_logit, n_keys, uniform):
                            f"{'yes' if np.array_equal(g[:k], e[:k]) else 'no'})")
 
 
-def _cases_sample_frame_autoregressive() -> list[Case]:
-    r = rng("sample_frame_autoregressive")
-
+@exercise(compare=_compare_sample,
+          hint="decide the keys one at a time, from the lowest: the probability of key k comes from the keys "
+               "already decided (and only those), key k sounds when its own uniform number falls below that "
+               "probability, and that decision becomes part of what the next key is conditioned on")
+def sample_frame_autoregressive(r):
+    """Check ``sample_frame_autoregressive(next_logit, n_keys, uniform) -> (n_keys,) 0/1 array``."""
     def fvsbn(n, coupling=3.0, bias=-1.0):
         b = r.normal(size=n) + bias
         W = np.tril(r.normal(size=(n, n)) * coupling, -1)
@@ -275,27 +231,16 @@ def _cases_sample_frame_autoregressive() -> list[Case]:
                 chord_W[k, j] = 6.0                      # ... and each key a third or a fifth above a sounding one
     cases = [
         Case("independent keys (the logit ignores the keys before)",
-             (_Conditional(r.normal(size=6), np.zeros((6, 6))), 6, r.random(6))),
+             _Conditional(r.normal(size=6), np.zeros((6, 6))), 6, r.random(6)),
         Case("a chord: each key turns on a third and a fifth above it",
-             (_Conditional(chord_b, chord_W), n, r.uniform(0.05, 0.95, size=n))),
-        Case("one key", (_Conditional([0.3], [[0.0]]), 1, np.array([0.4]))),
-        Case("strongly coupled keys", (fvsbn(10, coupling=5.0), 10, r.random(10))),
+             _Conditional(chord_b, chord_W), n, r.uniform(0.05, 0.95, size=n)),
+        Case("one key", _Conditional([0.3], [[0.0]]), 1, np.array([0.4])),
+        Case("strongly coupled keys", fvsbn(10, coupling=5.0), 10, r.random(10)),
     ]
     for i in range(3):
         m = int(r.integers(4, 30))
-        cases.append(Case(f"random #{i + 1}", (fvsbn(m, coupling=float(r.uniform(1, 5))), m, r.random(m))))
-    for c in cases:
-        c.validate = _v_sample
+        cases.append(Case(f"random #{i + 1}", fvsbn(m, coupling=float(r.uniform(1, 5))), m, r.random(m)))
     return cases
-
-
-@exercise(LESSON, points=1)
-def sample_frame_autoregressive(func) -> None:
-    """Check ``sample_frame_autoregressive(next_logit, n_keys, uniform) -> (n_keys,) 0/1 array``."""
-    run_cases("sample_frame_autoregressive", func, _cases_sample_frame_autoregressive(),
-              hint="decide the keys one at a time, from the lowest: the probability of key k comes from the keys "
-                   "already decided (and only those), key k sounds when its own uniform number falls below that "
-                   "probability, and that decision becomes part of what the next key is conditioned on")
 
 
 __all__ = ["bernoulli_nll_per_frame", "marginal_baseline_nll", "autoregressive_mask", "sample_frame_autoregressive"]

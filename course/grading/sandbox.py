@@ -1,7 +1,7 @@
 """Resource limits and containment for running untrusted notebooks (self-check and grading).
 
 A checked notebook runs as a *job*: one launcher process (pytest with nbval, see
-:mod:`course.exercises.nbval_runner`) that starts one kernel. The job
+:mod:`course.grading.nbval_runner`) that starts one kernel. The job
 
 - starts in a session and process group of its own, carries a random marker in its environment,
   and is killed as a whole (process group, then every process carrying the marker) when it ends
@@ -44,13 +44,15 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..checks import env
 
 __all__ = ["Limits", "Scratch", "JobResult", "apply_limits", "make_scratch", "job_env", "run_job", "kill_job",
            "MARKER_ENV", "resolve_user"]
 
-MARKER_ENV = "COURSE_JOB_MARKER"
+MARKER_ENV = env.JOB_MARKER
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH",
              "SYSTEMROOT", "LD_LIBRARY_PATH")
 
@@ -252,10 +254,6 @@ def kill_job(pgid: int, marker: str | None) -> int:
             break
         time.sleep(0.05)
     return killed
-
-
-def limits_dict(limits: Limits) -> dict:
-    return asdict(limits)
 
 
 def python_command(module: str) -> list[str]:

@@ -1,9 +1,11 @@
 """Checks for lesson 03, melody generation with an LSTM: a working melody language model (the
 fix of a broken one), its loss, temperature and top-k filtering.
 
-Expected answers come from the reference code in ``course.nn.melody`` and ``course.generate``.
-No check depends on the luck of a random draw: distributions are compared exactly, and the one
-training run is seeded.
+Written with the check kit (:mod:`course.checks.kit`): each ``@exercise`` function builds the cases
+from the generator it is handed. Expected answers come from the reference code in
+``course.nn.melody`` and ``course.generate``, computed in the comparison after the student's code
+has run. No check depends on the luck of a random draw: distributions are compared exactly, and the
+one training run is seeded.
 
 Lesson: 03_melody_lstm
 """
@@ -12,37 +14,26 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
+import torch
 
-from .checking import Case, CheckFailure, compare_values, exercise, rng, run_cases
+from .. import generate
+from ..nn.melody import lm_loss
+from .kit import Case, CheckFailure, as_array, as_tensor, close, exercise, randn
 
 LESSON = "03_melody_lstm"
 
 
-def _t(a):
-    import torch
-
-    return torch.tensor(np.asarray(a), dtype=torch.float32)
-
-
-def _as_numpy(x):
-    """A student's tensor, array or list as a NumPy array (a CheckFailure for anything else)."""
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if isinstance(x, (list, tuple, np.ndarray)):
-        try:
-            return np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError):
-            pass
-    raise CheckFailure(f"expected a tensor, got {type(x).__name__}")
-
-
 # ---------------------------------------------------------------------------- melody_lm (the fixed model)
+def _prepare_melody_lm(obj):
+    """What the student passed (the class ``MelodyLM``) turned into the function the cases call."""
+    if isinstance(obj, torch.nn.Module):
+        raise CheckFailure("you passed a model; pass the class itself. "
+                           "Hint: check.melody_lm(MelodyLM), without brackets after MelodyLM")
+    return _probe_melody_lm(obj) if callable(obj) else obj
+
+
 def _probe_melody_lm(cls):
-    """Run the student's class in one of several ways; what comes back is judged by a case's validator."""
-    import torch
-
-    from ..nn.melody import lm_loss
-
+    """Run the student's class in one of several ways; what comes back is judged by a case's comparison."""
     def probe(kind, V, E, H, tokens, other=None):
         with torch.random.fork_rng(), _one_thread():
             torch.manual_seed(0)
@@ -50,7 +41,7 @@ def _probe_melody_lm(cls):
             if kind == "build":
                 return model
             if kind == "learn":
-                return _train_briefly(model, tokens, lm_loss)
+                return _train_briefly(model, tokens)
             model.eval()
             with torch.no_grad():
                 out = model(tokens)
@@ -60,15 +51,13 @@ def _probe_melody_lm(cls):
     return probe
 
 
-def _train_briefly(model, tokens, lm_loss, steps: int = 80, lr: float = 0.01):
+def _train_briefly(model, tokens, steps: int = 80, lr: float = 0.01):
     """A few Adam steps on one batch, then the loss and the largest |logit| in eval mode (or "no gradient").
 
     Adam is written out here because building a ``torch.optim`` optimizer the first time imports
     ``torch._dynamo``, which costs seconds, and a check must be quick. The final loss is measured in
     eval mode, so a model with dropout is judged on what it learned, not on the noise of one draw.
     """
-    import torch
-
     params = [p for p in model.parameters() if p.requires_grad]
     m = [torch.zeros_like(p) for p in params]
     v = [torch.zeros_like(p) for p in params]
@@ -98,8 +87,6 @@ def _train_briefly(model, tokens, lm_loss, steps: int = 80, lr: float = 0.01):
 @contextlib.contextmanager
 def _one_thread():
     """Tiny models run faster on one thread, and much faster than two threads on a busy machine."""
-    import torch
-
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -109,8 +96,6 @@ def _one_thread():
 
 
 def _logits_of(out):
-    import torch
-
     if isinstance(out, tuple):
         raise CheckFailure("forward returned a tuple; return only the logits tensor of shape (batch, time, vocab_size)")
     if not torch.is_tensor(out):
@@ -119,8 +104,6 @@ def _logits_of(out):
 
 
 def _v_build(got, kind, V, E, H, tokens, other=None):
-    import torch
-
     if not isinstance(got, torch.nn.Module):
         raise CheckFailure(f"MelodyLM(...) made a {type(got).__name__}; subclass torch.nn.Module")
     if not any(True for _ in got.parameters()):
@@ -140,21 +123,21 @@ def _v_shape(got, kind, V, E, H, tokens, other=None):
 
 
 def _v_logits(got, kind, V, E, H, tokens, other=None):
-    out = _as_numpy(_logits_of(got[0]))
+    out = as_array(_logits_of(got[0]))
     if np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-4):
         raise CheckFailure("forward returns probabilities (a softmax); return raw logits, because "
                            "cross-entropy applies log-softmax itself and a second softmax flattens every prediction")
 
 
 def _v_batch_independent(got, kind, V, E, H, tokens, other):
-    a, b = (_as_numpy(_logits_of(x)) for x in got)
+    a, b = (as_array(_logits_of(x)) for x in got)
     if not np.allclose(a[1:], b[1:], rtol=1e-4, atol=1e-5):
         raise CheckFailure("changing the first melody of a batch changed the predictions for the others: the LSTM "
                            "reads dimension 0 as time; create it with batch_first=True")
 
 
 def _v_causal(got, kind, V, E, H, tokens, other):
-    a, b = (_as_numpy(_logits_of(x)) for x in got)
+    a, b = (as_array(_logits_of(x)) for x in got)
     t0 = int(np.flatnonzero((tokens != other).any(0).numpy())[0])
     if not np.allclose(a[:, :t0], b[:, :t0], rtol=1e-4, atol=1e-5):
         raise CheckFailure(f"changing tokens from position {t0} on changed the predictions before it: the model peeks "
@@ -183,10 +166,12 @@ def _v_learns(got, kind, V, E, H, tokens, other=None):
                        "from the LSTM's features, which remember the tokens before")
 
 
-def _cases_melody_lm() -> list[Case]:
-    import torch
-
-    r = rng("melody_lm")
+@exercise(prepare=_prepare_melody_lm, points=2,
+          hint="follow the chain of the exercise text: token ids become vectors, an LSTM reads them in order "
+               "(batches come as batch x time), and one more layer turns each feature vector into one score "
+               "per vocabulary entry. Those scores are the logits: nothing may squash or normalize them")
+def melody_lm(r):
+    """Check the class ``MelodyLM(vocab_size, emb_size, hidden_size)``: ``forward(tokens (B, T)) -> logits (B, T, V)``."""
     V, E, H = 23, 8, 16
     g = torch.Generator().manual_seed(int(r.integers(0, 2**31 - 1)))
     tokens = torch.randint(1, V, (3, 10), generator=g)
@@ -202,44 +187,24 @@ def _cases_melody_lm() -> list[Case]:
     scale = torch.tensor(([1, 2, 3, 4, 5, 6, 7, 8, 7, 6, 5, 4, 3, 2]) * 2)
     learn = torch.stack([torch.roll(scale, s) for s in (0, 3, 7, 10)])                           # (4, 28)
     return [
-        Case("MelodyLM(23, 8, 16) is a torch.nn.Module", ("build", V, E, H, tokens), validate=_v_build),
-        Case("logits of shape (batch, time, vocab_size)", ("shape", V, E, H, tokens), validate=_v_shape),
-        Case("raw logits, not probabilities", ("shape", V, E, H, tokens), validate=_v_logits),
-        Case("melodies in a batch are independent", ("pair", V, E, H, tokens, changed_first),
-             validate=_v_batch_independent),
-        Case("predictions depend only on earlier tokens", ("pair", V, E, H, tokens, changed_late), validate=_v_causal),
-        Case(f"other sizes: MelodyLM({Vr}, {Er}, {Hr})", ("shape", Vr, Er, Hr, tokens_r), validate=_v_shape),
-        Case("learns a scale played up and down (it needs memory)", ("learn", 12, 8, 32, learn),
-             validate=_v_learns),
+        Case("MelodyLM(23, 8, 16) is a torch.nn.Module", "build", V, E, H, tokens, compare=_v_build),
+        Case("logits of shape (batch, time, vocab_size)", "shape", V, E, H, tokens, compare=_v_shape),
+        Case("raw logits, not probabilities", "shape", V, E, H, tokens, compare=_v_logits),
+        Case("melodies in a batch are independent", "pair", V, E, H, tokens, changed_first,
+             compare=_v_batch_independent),
+        Case("predictions depend only on earlier tokens", "pair", V, E, H, tokens, changed_late, compare=_v_causal),
+        Case(f"other sizes: MelodyLM({Vr}, {Er}, {Hr})", "shape", Vr, Er, Hr, tokens_r, compare=_v_shape),
+        Case("learns a scale played up and down (it needs memory)", "learn", 12, 8, 32, learn, compare=_v_learns),
     ]
-
-
-@exercise(LESSON, points=2)
-def melody_lm(cls) -> None:
-    """Check the class ``MelodyLM(vocab_size, emb_size, hidden_size)``: ``forward(tokens (B, T)) -> logits (B, T, V)``."""
-    import torch
-
-    if isinstance(cls, torch.nn.Module):
-        print("FAIL melody_lm: case 'setup': you passed a model; pass the class itself. "
-              "Hint: check.melody_lm(MelodyLM), without brackets after MelodyLM")
-        return
-    run_cases("melody_lm", _probe_melody_lm(cls) if callable(cls) else cls, _cases_melody_lm(),
-              hint="follow the chain of the exercise text: token ids become vectors, an LSTM reads them in order "
-                   "(batches come as batch x time), and one more layer turns each feature vector into one score "
-                   "per vocabulary entry. Those scores are the logits: nothing may squash or normalize them")
 
 
 # ---------------------------------------------------------------------------- melody_lm_loss
 def reference_melody_lm_loss(logits, tokens, pad_id: int = 0):
     """Mean cross-entropy of ``logits[:, :-1]`` against ``tokens[:, 1:]``, PAD targets ignored."""
-    from ..nn.melody import lm_loss
-
     return lm_loss(logits, tokens, pad_id=pad_id)
 
 
 def _v_loss(got, logits, tokens, pad_id=0):
-    import torch
-
     if got is None:
         raise CheckFailure("your function returned None; did you forget `return`?")
     if isinstance(got, (float, int, np.floating)):
@@ -253,17 +218,18 @@ def _v_loss(got, logits, tokens, pad_id=0):
         raise CheckFailure("the loss is cut off from the logits (no gradient); compute it with torch operations "
                            "on the logits, without .detach(), .item() or NumPy")
     expected = reference_melody_lm_loss(logits.detach(), tokens, pad_id)
-    compare_values(got.detach().reshape(()), expected, rtol=1e-4, atol=1e-5)
+    close(got.detach().reshape(()), expected, rtol=1e-4, atol=1e-5)
 
 
-def _cases_melody_lm_loss() -> list[Case]:
-    import torch
-
-    r = rng("melody_lm_loss")
-
+@exercise(compare=_v_loss,
+          hint="the scores at position t are a guess about the token at t + 1, so pair every guess with the "
+               "token after it (the last position has nothing to guess); average -log p of the true next token "
+               "over the targets that are not padding, starting from the raw scores, and keep the result a "
+               "tensor so that gradients can flow back")
+def melody_lm_loss(r):
+    """Check ``melody_lm_loss(logits (B, T, V), tokens (B, T), pad_id=0) -> scalar tensor``."""
     def logits(B, T, V, scale=2.0, grad=False):
-        z = _t(r.normal(size=(B, T, V)) * scale)
-        return z.requires_grad_(grad)
+        return randn(r, B, T, V, scale=scale).requires_grad_(grad)
 
     def toks(B, T, V, low=1):
         return torch.tensor(r.integers(low, V, size=(B, T)), dtype=torch.long)
@@ -274,42 +240,38 @@ def _cases_melody_lm_loss() -> list[Case]:
     padded7 = toks(2, 6, 9)
     padded7[:, 4:] = 7
     cases = [
-        Case("one melody of 5 tokens", (logits(1, 5, 7), toks(1, 5, 7))),
-        Case("a batch of 2 melodies, no padding", (logits(2, 6, 9), toks(2, 6, 9))),
-        Case("returns a tensor that can be back-propagated", (logits(2, 4, 5, grad=True), toks(2, 4, 5))),
-        Case("a padded batch (PAD = 0 targets are ignored)", (logits(3, 8, 11), padded)),
-        Case("pad_id=7", (logits(2, 6, 9), padded7), {"pad_id": 7}),
+        Case("one melody of 5 tokens", logits(1, 5, 7), toks(1, 5, 7)),
+        Case("a batch of 2 melodies, no padding", logits(2, 6, 9), toks(2, 6, 9)),
+        Case("returns a tensor that can be back-propagated", logits(2, 4, 5, grad=True), toks(2, 4, 5)),
+        Case("a padded batch (PAD = 0 targets are ignored)", logits(3, 8, 11), padded),
+        Case("pad_id=7", logits(2, 6, 9), padded7, pad_id=7),
     ]
     for i in range(3):
         B, T, V = int(r.integers(1, 5)), int(r.integers(3, 12)), int(r.integers(5, 30))
         tk = toks(B, T, V, low=0)
         tk[:, 1] = torch.clamp(tk[:, 1], min=1)          # at least one real target
-        cases.append(Case(f"random #{i + 1}", (logits(B, T, V, scale=float(r.uniform(0.5, 4))), tk)))
-    for c in cases:
-        c.validate = _v_loss
+        cases.append(Case(f"random #{i + 1}", logits(B, T, V, scale=float(r.uniform(0.5, 4))), tk))
     return cases
-
-
-@exercise(LESSON, points=1)
-def melody_lm_loss(func) -> None:
-    """Check ``melody_lm_loss(logits (B, T, V), tokens (B, T), pad_id=0) -> scalar tensor``."""
-    run_cases("melody_lm_loss", func, _cases_melody_lm_loss(),
-              hint="the scores at position t are a guess about the token at t + 1, so pair every guess with the "
-                   "token after it (the last position has nothing to guess); average -log p of the true next token "
-                   "over the targets that are not padding, starting from the raw scores, and keep the result a "
-                   "tensor so that gradients can flow back")
 
 
 # ---------------------------------------------------------------------------- apply_temperature
 def reference_apply_temperature(logits, temperature: float):
     """``softmax(logits / T)`` over the last dimension."""
-    from ..generate import apply_temperature as ref
-
-    return ref(logits, temperature)
+    return generate.apply_temperature(logits, temperature)
 
 
-def _cases_apply_temperature() -> list[Case]:
-    r = rng("apply_temperature")
+def _v_temperature(got, logits, temperature):
+    # rtol 1e-4: float32 answers computed another correct way (exp(z/T - logsumexp(z/T))) differ by a few
+    # 1e-5 near logits of 1000; every wrong answer the tests know is off by far more
+    close(got, reference_apply_temperature(logits, temperature), rtol=1e-4)
+
+
+@exercise(compare=_v_temperature,
+          hint="scale the logits so that a temperature above 1 flattens the distribution and one below 1 "
+               "sharpens it, then turn each row (the last dimension only) into probabilities in a way that "
+               "stays finite when the logits are huge")
+def apply_temperature(r):
+    """Check ``apply_temperature(logits, temperature) -> probabilities`` (softmax of logits / T)."""
     fixed = [
         ("T = 1 is the plain softmax", [2.0, 1.0, 0.1], 1.0),
         ("T = 0.5 sharpens", [2.0, 1.0, 0.1, -1.0], 0.5),
@@ -318,42 +280,23 @@ def _cases_apply_temperature() -> list[Case]:
         ("large logits (exp(1000) overflows)", [1000.0, 999.0, 0.0], 1.0),
         ("a tiny temperature", [1.0, 0.5, -1.0, 0.9], 0.01),
     ]
-    cases = [Case(name, (_t(z), T)) for name, z, T in fixed]
+    cases = [Case(name, as_tensor(z), T) for name, z, T in fixed]
     for i in range(3):
         shape = (int(r.integers(2, 12)),) if i % 2 == 0 else (int(r.integers(2, 5)), int(r.integers(2, 9)))
-        z = _t(r.normal(size=shape) * r.uniform(0.5, 4))
+        z = as_tensor(r.normal(size=shape) * r.uniform(0.5, 4))     # the values first, then their scale
         T = float(np.round(r.uniform(0.2, 3.0), 3))
-        cases.append(Case(f"random #{i + 1}", (z, T)))
-    for c in cases:
-        c.validate = _v_temperature
+        cases.append(Case(f"random #{i + 1}", z, T))
     return cases
-
-
-def _v_temperature(got, logits, temperature):
-    # rtol 1e-4: float32 answers computed another correct way (exp(z/T - logsumexp(z/T))) differ by a few
-    # 1e-5 near logits of 1000; every wrong answer the tests know is off by far more
-    compare_values(got, reference_apply_temperature(logits, temperature), rtol=1e-4)
-
-
-@exercise(LESSON, points=1)
-def apply_temperature(func) -> None:
-    """Check ``apply_temperature(logits, temperature) -> probabilities`` (softmax of logits / T)."""
-    run_cases("apply_temperature", func, _cases_apply_temperature(),
-              hint="scale the logits so that a temperature above 1 flattens the distribution and one below 1 "
-                   "sharpens it, then turn each row (the last dimension only) into probabilities in a way that "
-                   "stays finite when the logits are huge")
 
 
 # ---------------------------------------------------------------------------- top_k_filter
 def reference_top_k_filter(logits, k: int):
     """The ``k`` largest logits of each row kept (exactly ``k``, ties or not), the others set to ``-inf``."""
-    from ..generate import top_k_filter as ref
-
-    return ref(logits, k)
+    return generate.top_k_filter(logits, k)
 
 
 def _v_top_k(got, logits, k):
-    g = _as_numpy(got).astype(np.float64)
+    g = as_array(got)
     z = logits.numpy().astype(np.float64)
     if g.shape != z.shape:
         raise CheckFailure(f"wrong shape: expected {z.shape} (the same as the logits), got {g.shape}")
@@ -378,19 +321,24 @@ def _v_top_k(got, logits, k):
             raise CheckFailure(f"row {row} keeps {int(n_kept[row])} entries because several logits tie with the "
                                f"k-th largest; keep exactly k={want} (any {want} of the largest, ties or not)")
         raise CheckFailure(f"row {row} keeps {int(n_kept[row])} entries; expected exactly k={want}")
-    compare_values(gr[kept], zr[kept], rtol=1e-6, atol=1e-7, where="(the kept logits must keep their values)")
+    close(gr[kept], zr[kept], rtol=1e-6, atol=1e-7, where="(the kept logits must keep their values)")
     for row in range(len(zr)):
         if want < V and zr[row][kept[row]].min() < zr[row][~kept[row]].max():
             raise CheckFailure(f"row {row} kept the wrong entries: keep the k largest logits of each row "
                                "(the last dimension)")
     expected = reference_top_k_filter(logits, k).numpy().astype(np.float64).reshape(-1, V)
     for row in range(len(zr)):
-        compare_values(np.sort(gr[row][kept[row]]), np.sort(expected[row][np.isfinite(expected[row])]),
-                       rtol=1e-6, atol=1e-7, where=f"(the values kept in row {row})")
+        close(np.sort(gr[row][kept[row]]), np.sort(expected[row][np.isfinite(expected[row])]),
+              rtol=1e-6, atol=1e-7, where=f"(the values kept in row {row})")
 
 
-def _cases_top_k_filter() -> list[Case]:
-    r = rng("top_k_filter")
+@exercise(compare=_v_top_k,
+          hint="find where the k largest entries of each row (the last dimension) are, and build a new tensor "
+               "that keeps their values and holds minus infinity everywhere else; exactly k survive even when "
+               "values tie, and a k at least as long as the row keeps everything")
+def top_k_filter(r):
+    """Check ``top_k_filter(logits, k) -> logits``: exactly ``min(k, V)`` entries of each row kept (the largest;
+    which of several equal values is up to the student), the others set to ``-inf``."""
     fixed = [
         ("k = 3 of 8", r.normal(size=8) * 2, 3),
         ("k = 1 keeps only the largest", r.normal(size=6), 1),
@@ -401,21 +349,9 @@ def _cases_top_k_filter() -> list[Case]:
         ("k larger than the vocabulary keeps everything", r.normal(size=6), 9),
         ("whole-number logits (many ties)", r.integers(-3, 4, size=(3, 10)).astype(float), int(r.integers(2, 8))),
     ]
-    cases = [Case(name, (_t(z), k)) for name, z, k in fixed]
+    cases = [Case(name, as_tensor(z), k) for name, z, k in fixed]
     for i in range(3):
         shape = (int(r.integers(3, 20)),) if i != 1 else (int(r.integers(2, 5)), int(r.integers(3, 12)))
         k = int(r.integers(1, shape[-1] + 1))
-        cases.append(Case(f"random #{i + 1}", (_t(r.normal(size=shape) * 3), k)))
-    for c in cases:
-        c.validate = _v_top_k
+        cases.append(Case(f"random #{i + 1}", randn(r, *shape, scale=3), k))
     return cases
-
-
-@exercise(LESSON, points=1)
-def top_k_filter(func) -> None:
-    """Check ``top_k_filter(logits, k) -> logits``: exactly ``min(k, V)`` entries of each row kept (the largest;
-    which of several equal values is up to the student), the others set to ``-inf``."""
-    run_cases("top_k_filter", func, _cases_top_k_filter(),
-              hint="find where the k largest entries of each row (the last dimension) are, and build a new tensor "
-                   "that keeps their values and holds minus infinity everywhere else; exactly k survive even when "
-                   "values tie, and a k at least as long as the row keeps everything")

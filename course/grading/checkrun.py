@@ -8,7 +8,7 @@
 - every other cell's saved outputs are removed, and cells tagged ``display-only`` (a plot, a
   score, a player: nothing later cells use) are skipped, since they cannot change a result and
   cost seconds;
-- a first cell opens the side channel (:mod:`course.exercises.sidechannel`).
+- a first cell opens the side channel (:mod:`course.grading.sidechannel`).
 
 :func:`run_prepared` runs the copy with nbval (``pytest --nbval-lax``) as a contained job
 (:mod:`.sandbox`, :mod:`.nbval_runner`) and decides each exercise: it passes only when nbval saw
@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ExerciseError
-from . import notebooks as nbs
+from ..authoring import notebooks as nbs
+from ..checks import env, lessons, load, pass_line
 from . import sandbox
-from .checking import EXERCISES, pass_line
 
 __all__ = ["LessonChecks", "Prepared", "ExerciseResult", "NotebookResult", "load_lesson", "find_lessons",
            "default_lessons_dir", "prepare", "run_prepared", "cell_problem", "ARM_SOURCE"]
 
 ROOT = Path(__file__).resolve().parents[2]
-ARM_SOURCE = ("import course.exercises.sidechannel as _course_sidechannel\n"
+ARM_SOURCE = ("import course.grading.sidechannel as _course_sidechannel\n"
               "_course_sidechannel.arm()\n"
               "del _course_sidechannel")
 
@@ -58,10 +58,7 @@ class LessonChecks:
         return [name for name, _ in self.checks]
 
     def points(self, exercise: str) -> int:
-        from . import load_all
-
-        load_all()
-        ex = EXERCISES.get(exercise)
+        ex = load(exercise)
         return int(ex.points) if ex is not None else 1
 
 
@@ -86,13 +83,22 @@ def load_lesson(path: str | Path) -> LessonChecks:
     if lesson is None:
         raise ExerciseError(f"{path.name} is not named like a lesson (NN_topic.ipynb).")
     nb = nbs.read_notebook(path)
-    checks, args = [], {}
+    cells = {}
     for i, name in nbs.check_cells(nb):
         if name is None:
             raise ExerciseError(f"{path.name}: check cell {i} calls no check.NAME(...).")
-        checks.append((name, nb.cells[i].source))
-        args[name] = _call_args(nb.cells[i].source)
-    return LessonChecks(lesson, path, checks, args)
+        cells.setdefault(name, nb.cells[i].source)
+    # which exercises a lesson has is the registry's word (course.checks.lessons); the notebook gives the cells
+    names = lessons().get(lesson, [])
+    missing = [n for n in names if n not in cells]
+    unknown = [n for n in cells if n not in names]
+    if missing or unknown:
+        raise ExerciseError(f"{path.name} does not match the lesson's checks in course/checks: "
+                            + "; ".join(filter(None, [f"no check cell for {', '.join(missing)}" if missing else "",
+                                                      f"check cells for exercises the lesson does not define: "
+                                                      f"{', '.join(unknown)}" if unknown else ""])) + ".")
+    checks = [(n, cells[n]) for n in names]
+    return LessonChecks(lesson, path, checks, {n: _call_args(src) for n, src in checks})
 
 
 def default_lessons_dir() -> Path:
@@ -296,13 +302,12 @@ def run_prepared(prepared: Prepared, *, cell_timeout: float = 300.0, notebook_ti
             os.chown(token, *limits.run_as)
         notebook = scratch.work / "notebook.ipynb"
         notebook.write_text(nbs.dumps(prepared.nb), encoding="utf-8")
-        env = sandbox.job_env(scratch, {
-            "COURSE_GRADING_SEED": seed, "COURSE_GRADING_TOKEN_FILE": token,
-            "COURSE_GRADING_RESULTS": records_path, "COURSE_GRADING_MAX_OUTPUT": int(max_output_kb) * 1000,
-            "COURSE_GRADING_LESSON": prepared.lesson.lesson})
-        cmd = sandbox.python_command("course.exercises.nbval_runner") + [
+        job_env = sandbox.job_env(scratch, {
+            env.SEED: seed, env.TOKEN_FILE: token, env.RESULTS: records_path,
+            env.MAX_OUTPUT: int(max_output_kb) * 1000, env.LESSON: prepared.lesson.lesson})
+        cmd = sandbox.python_command("course.grading.nbval_runner") + [
             str(notebook), "--results", str(cells_path), "--cell-timeout", f"{cell_timeout:g}", *limits.to_args()]
-        job = sandbox.run_job(cmd, cwd=scratch.work, env=env, timeout=notebook_timeout,
+        job = sandbox.run_job(cmd, cwd=scratch.work, env=job_env, timeout=notebook_timeout,
                               log_path=scratch.private / "log.txt")
         records = [r for r in _read_jsonl(records_path) if r.get("secret") == secret]
         cells = _read_jsonl(cells_path)

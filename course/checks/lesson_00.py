@@ -1,8 +1,9 @@
 """Checks for lesson 00, welcome: the range of a melody, and transposing it.
 
-Each check builds its cases (fixed ones plus random ones from :func:`rng`) and prints one line.
-Expected answers are computed with ``course.music`` inside each case's ``validate``, after the
-student's function has run, so no answer exists while it runs.
+Written with the check kit (:mod:`course.checks.kit`): each ``@exercise`` function builds the cases
+(fixed ones plus random ones from the generator it is handed); expected answers are computed with
+``course.music`` in the comparison, after the student's function has run, so no answer exists
+while it runs.
 
 Lesson: 00_welcome
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import music
-from .checking import Case, CheckFailure, _short, compare_values, exercise, rng, run_cases
+from .kit import Case, CheckFailure, close, exercise, short
 
 LESSON = "00_welcome"
 
@@ -56,7 +57,7 @@ def reference_pitch_range(melody: music.Music) -> tuple[int, int]:
 
 def _validate_range(got, melody):
     if not isinstance(got, (tuple, list)) or isinstance(got, str):
-        raise CheckFailure(f"return two numbers, (lowest, highest); you returned {_short(got)}")
+        raise CheckFailure(f"return two numbers, (lowest, highest); you returned {short(got)}")
     if len(got) != 2:
         raise CheckFailure(f"return two numbers, (lowest, highest); you returned {len(got)}")
     lo, hi = reference_pitch_range(melody)      # computed only now, after your function has run
@@ -77,32 +78,24 @@ def _validate_range(got, melody):
         times = [t for n in melody.notes for t in (n.start, n.end)]
         if pair[0] in times and pair[1] in times and not (float(got[0]).is_integer() and float(got[1]).is_integer()):
             raise CheckFailure("you returned times, not pitches")
-    compare_values(got[0], lo, where="(the lowest pitch)")
-    compare_values(got[1], hi, where="(the highest pitch)")
+    close(got[0], lo, where="(the lowest pitch)")
+    close(got[1], hi, where="(the highest pitch)")
 
 
-def _cases_pitch_range() -> list[Case]:
-    r = rng("pitch_range")
+@exercise(compare=_validate_range,
+          hint="the range runs over every note of the piece, in every part: compare the notes' pitches "
+               "(not their order in the piece, and not their times)")
+def pitch_range(r):
+    """Check ``pitch_range(melody) -> (lowest, highest)`` (MIDI pitches of a ``Music``)."""
     twinkle = _melody(_TWINKLE, title="twinkle")
     leap = _melody([(64, 0, 1), (79, 1, 1), (55, 2, 1), (62, 3, 1), (64, 4, 2)], title="leaps")
     cases = [
-        Case("Twinkle, twinkle", (twinkle,)),
-        Case("the highest note comes in the middle and the lowest later", (leap,)),
-        Case("two parts: chords", (_chords(),)),
-        Case("a single note", (_melody([(69, 0, 1)]),)),
+        Case("Twinkle, twinkle", twinkle),
+        Case("the highest note comes in the middle and the lowest later", leap),
+        Case("two parts: chords", _chords()),
+        Case("a single note", _melody([(69, 0, 1)])),
     ]
-    cases += [Case(f"random #{i + 1}", (_random_melody(r, int(r.integers(6, 16))),)) for i in range(4)]
-    for c in cases:
-        c.validate = _validate_range
-    return cases
-
-
-@exercise(LESSON, points=1)
-def pitch_range(func) -> None:
-    """Check ``pitch_range(melody) -> (lowest, highest)`` (MIDI pitches of a ``Music``)."""
-    run_cases("pitch_range", func, _cases_pitch_range(),
-              hint="the range runs over every note of the piece, in every part: compare the notes' pitches "
-                   "(not their order in the piece, and not their times)")
+    return cases + [Case(f"random #{i + 1}", _random_melody(r, int(r.integers(6, 16)))) for i in range(4)]
 
 
 # ---------------------------------------------------------------------------- transpose_melody
@@ -143,12 +136,12 @@ def _validate_transposed(got, melody, semitones):
     for i, j in pairs:
         m, g = melody.notes[i], got.notes[j]
         if g.velocity != m.velocity:
-            raise CheckFailure(f"note {i} changed its velocity (was {m.velocity}, now {_short(g.velocity)}): {keep}")
+            raise CheckFailure(f"note {i} changed its velocity (was {m.velocity}, now {short(g.velocity)}): {keep}")
     for i, j in pairs:
         m, g = melody.notes[i], got.notes[j]
         if g.part != m.part:
             what = "lost its part" if g.part == 0 else "changed its part"
-            raise CheckFailure(f"note {i} {what} (was {m.part}, now {_short(g.part)}): {keep}")
+            raise CheckFailure(f"note {i} {what} (was {m.part}, now {short(g.part)}): {keep}")
     expected = reference_transpose_melody(melody, semitones)   # computed only now, after your function has run
     for i, (g, e) in enumerate(zip(got.notes, expected.notes)):
         if g.pitch != e.pitch:
@@ -160,25 +153,18 @@ def _validate_transposed(got, melody, semitones):
         raise CheckFailure("the parts or the title changed: keep them with melody.replace(notes=...)")
 
 
-def _cases_transpose_melody() -> list[Case]:
-    r = rng("transpose_melody")
+@exercise(compare=_validate_transposed,
+          hint="every note moves by the same number of semitones (up if positive, down if negative); its times, "
+               "velocity and part stay, and so do the piece's tempo, metre, parts and title")
+def transpose_melody(r):
+    """Check ``transpose_melody(melody, semitones) -> Music`` (a new piece; the input stays as it was)."""
     twinkle = _melody(_TWINKLE, title="twinkle", velocity=90)   # not Note's default velocity, so losing it shows
     cases = [
-        Case("Twinkle up a fifth (+7)", (twinkle, 7)),
-        Case("Twinkle down an octave (-12)", (twinkle, -12)),
-        Case("no change (0)", (twinkle, 0)),
-        Case("two parts, up a semitone", (_chords(), 1)),
+        Case("Twinkle up a fifth (+7)", twinkle, 7),
+        Case("Twinkle down an octave (-12)", twinkle, -12),
+        Case("no change (0)", twinkle, 0),
+        Case("two parts, up a semitone", _chords(), 1),
     ]
     for i in range(4):
-        cases.append(Case(f"random #{i + 1}", (_random_melody(r, int(r.integers(6, 16))), int(r.integers(-11, 12)))))
-    for c in cases:
-        c.validate = _validate_transposed
+        cases.append(Case(f"random #{i + 1}", _random_melody(r, int(r.integers(6, 16))), int(r.integers(-11, 12))))
     return cases
-
-
-@exercise(LESSON, points=1)
-def transpose_melody(func) -> None:
-    """Check ``transpose_melody(melody, semitones) -> Music`` (a new piece; the input stays as it was)."""
-    run_cases("transpose_melody", func, _cases_transpose_melody(),
-              hint="every note moves by the same number of semitones (up if positive, down if negative); its times, "
-                   "velocity and part stay, and so do the piece's tempo, metre, parts and title")

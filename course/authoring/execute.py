@@ -2,7 +2,7 @@
 
 Each notebook runs in a fresh kernel from this very environment (``COURSE_FAST=1``, a
 temporary working folder, a time limit per cell), several notebooks at once. Afterwards its
-outputs are cleaned for git (:func:`course.exercises.notebooks.sanitize_outputs`) and checked:
+outputs are cleaned for git (:func:`course.authoring.notebooks.sanitize_outputs`) and checked:
 no cell may raise (unless tagged ``raises-exception`` or marked ``# NBVAL_RAISES_EXCEPTION``)
 and every check cell must show exactly its pass line. Only then is the solution written
 back; a failing notebook is left as it was and its executed copy goes to
@@ -22,13 +22,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..checks.guard import pass_line
+from ..checks import env
+from ..files import atomic_write
 from . import notebooks as nbs
-from .checking import pass_line
+from .kernels import current_env_kernel
+from .transforms import normalize
 
-__all__ = ["ExecutionReport", "execute_notebook", "execute_lessons", "current_env_kernel"]
+__all__ = ["ExecutionReport", "execute_notebook", "execute_lessons"]
 
 _SKIP_TAG = "skip-execution"
-_HERE_KERNEL = "course-current-env"
 
 
 @dataclass
@@ -39,41 +42,6 @@ class ExecutionReport:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     size: int = 0
-
-
-def socket_options(folder: str | Path) -> dict:
-    """KernelManager options that put a kernel's sockets in ``folder`` as files (``ipc``), not on TCP ports.
-
-    Jupyter picks a kernel's five TCP ports by binding free ports and releasing them for the kernel to
-    bind. Two kernels started at the same moment (the grader and the tests start several) can be given
-    the same port, and one of them dies at start with "Address already in use", a long-known race
-    in Jupyter's protocol. Unix-domain sockets in a folder of the job's own cannot collide. Returns
-    ``{}`` (keep TCP) off Unix or when the path would be too long for a socket name.
-    """
-    if os.name != "posix":
-        return {}
-    base = Path(folder).resolve() / ".kernel"   # hidden: a student globbing "*" does not see the sockets
-    if len(str(base)) > 90:       # sockets are named "<base>-<port>"; Linux allows 107 bytes
-        return {}
-    base.parent.mkdir(parents=True, exist_ok=True)
-    return {"transport": "ipc", "ip": str(base)}
-
-
-def current_env_kernel(folder: str | Path | None = None):
-    """A kernel manager for a Python kernel in this environment (``sys.executable``); with ``folder``,
-    its sockets are files there (see :func:`socket_options`)."""
-    import ipykernel.kernelspec
-    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-    from jupyter_client.manager import KernelManager
-
-    class _HereSpecs(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name):
-            if kernel_name == _HERE_KERNEL:
-                return KernelSpec(resource_dir=ipykernel.kernelspec.RESOURCES, **ipykernel.kernelspec.get_kernel_dict())
-            return super().get_kernel_spec(kernel_name)
-
-    options = socket_options(folder) if folder is not None else {}
-    return KernelManager(kernel_name=_HERE_KERNEL, kernel_spec_manager=_HereSpecs(), **options)
 
 
 def _marked(cell, marker: str, tag: str) -> bool:
@@ -113,8 +81,6 @@ def execute_notebook(path: str | Path, cell_timeout: float = 600.0, write: bool 
     """Execute one solution notebook in fast mode; clean, verify and (if all is well) write it back."""
     from nbclient import NotebookClient
 
-    from .build import normalize
-
     path = Path(path)
     report = ExecutionReport(str(path))
     t0 = time.monotonic()
@@ -130,7 +96,7 @@ def execute_notebook(path: str | Path, cell_timeout: float = 600.0, write: bool 
                 added_skip.append(i)
     os.environ["COURSE_FAST"] = "1"
     os.environ.pop("MPLBACKEND", None)      # the kernel's inline backend, so figures are kept
-    os.environ.pop("COURSE_GRADING_SEED", None)
+    os.environ.pop(env.SEED, None)
     workdir = tempfile.mkdtemp(prefix=f"course-execute-{lesson}-")
     try:
         km = current_env_kernel(workdir)
@@ -164,9 +130,7 @@ def execute_notebook(path: str | Path, cell_timeout: float = 600.0, write: bool 
     report.ok = not report.problems
     if write:
         if report.ok:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            atomic_write(path, text)
         else:
             out_dir = Path(failed_dir) if failed_dir else path.resolve().parents[1] / "build" / "failed"
             out_dir.mkdir(parents=True, exist_ok=True)

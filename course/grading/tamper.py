@@ -2,14 +2,14 @@
 
 The grader does not rely on this scan to be safe: check cells are reset to the lesson's, and a
 check counts only if the real check reported a pass through the side channel (see
-:mod:`course.exercises.checkrun`). The scan is there to *name* what a student tried, and to
+:mod:`course.grading.checkrun`). The scan is there to *name* what a student tried, and to
 withhold points where the code plainly reaches into the checking machinery, including routes
 the side channel cannot see (patching the comparison the real check uses).
 
 Findings come in two strengths:
 
 - ``tamper``: rebinding or patching a check, ``print`` or builtins; touching the checking
-  internals (``course.exercises``, ``run_cases``, ``EXERCISES``, ``pass_line``...); printing a pass
+  internals (``course.checks``, ``course.grading``, ``run_cases``, ``EXERCISES``, ``pass_line``...); printing a pass
   line by hand; reading the grader's environment; reaching into other code's frames, closures or
   the garbage collector's object lists (how a function could read a check's expected answer);
   ``ctypes``. Points for the exercise named (or, if none is named, for the whole notebook) are
@@ -36,14 +36,16 @@ import ast
 import re
 from dataclasses import dataclass
 
-from . import notebooks as nbs
+from ..authoring import notebooks as nbs
+from ..checks import env
 
-__all__ = ["Finding", "scan_notebook", "scan_source"]
+__all__ = ["Finding", "scan_notebook", "scan_source", "withheld"]
 
-_GUARDED_BASES = {"check", "course", "checking", "exercises", "builtins", "__builtins__"}
+_GUARDED_BASES = {"check", "course", "checks", "kit", "guard", "grading", "builtins", "__builtins__"}
+_INTERNAL_PACKAGES = ("course.checks", "course.grading")   # the checks and the grader: no lesson imports them
 _INTERNAL_NAMES = {"EXERCISES", "run_cases", "pass_line", "compare_values", "case_seed", "_recorder", "_guarded",
                    "sidechannel", "unguarded", "_cap_stream", "write_record", "_install_hooks", "_report",
-                   "_make_guard", "_make_verifier", "_armed", "_blocked_references"}
+                   "_make_guard", "_make_verifier", "_armed", "_blocked_references", "_guard"}
 # reaching into other code's frames, closures and objects: how a function could read a check's expected answer
 _TAMPER_ATTRS = {"__closure__", "__globals__", "__code__", "__wrapped__", "f_globals", "f_locals", "f_back",
                  "_getframe", "currentframe", "getouterframes", "settrace", "setprofile", "get_objects",
@@ -133,7 +135,7 @@ def _scan_source(source: str, cell: int, exercises: list[str]) -> list[Finding]:
                 if m.group(1) in names:
                     tamper(f"writes the pass line of {m.group(1)} by hand", m.group(1))
 
-    if "COURSE_GRADING" in source or "COURSE_JOB_MARKER" in source:
+    if env.PREFIX in source or env.JOB_MARKER in source:
         tamper("reads the grader's environment variables")
     try:
         tree = ast.parse(nbs._strip_magics(source))
@@ -169,7 +171,7 @@ def _scan_source(source: str, cell: int, exercises: list[str]) -> list[Finding]:
             tamper(f"assigns to {'.'.join(parts)}", ex)
 
     def imported(mod: str, how: str):
-        if mod.startswith("course.exercises") or mod.split(".")[0] in _TAMPER_MODULES:
+        if mod.startswith(_INTERNAL_PACKAGES) or mod.split(".")[0] in _TAMPER_MODULES:
             tamper(f"{how} {mod}")
         elif mod.split(".")[0] in _WARN_MODULES:
             warn(f"{how} {mod}")
@@ -195,8 +197,8 @@ def _scan_source(source: str, cell: int, exercises: list[str]) -> list[Finding]:
                 imported(mod, "imports")
             if isinstance(node, ast.ImportFrom) and node.module == "course":
                 for a in node.names:
-                    if a.name == "exercises":
-                        tamper("imports course.exercises")
+                    if a.name in ("checks", "grading"):
+                        tamper(f"imports course.{a.name}")
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course") and \
                     any(a.asname == "print" for a in node.names):
                 tamper("imports something as print")
@@ -246,8 +248,8 @@ def _scan_source(source: str, cell: int, exercises: list[str]) -> list[Finding]:
                 tamper(f"reaches into other code's frames or objects (.{node.attr})")
             elif node.attr.startswith("reference_") and node.attr[len("reference_"):] in names:
                 tamper(f"uses the check's reference answer (.{node.attr})", node.attr[len("reference_"):])
-            elif parts[:2] == ["course", "exercises"] and node.attr == "exercises":
-                tamper("reaches into course.exercises")
+            elif parts[:1] == ["course"] and node.attr in ("checks", "grading"):
+                tamper(f"reaches into course.{node.attr}")
             elif node.attr in _WARN_ATTRS:
                 warn(f"uses .{node.attr}")
             elif node.attr in ("modules",) and parts[:1] == ["sys"]:
@@ -263,6 +265,12 @@ def _dedupe(found: list[Finding]) -> list[Finding]:
             seen.add(key)
             out.append(f)
     return out
+
+
+def withheld(findings: list[Finding], exercise: str) -> list[Finding]:
+    """The findings for which the grader withholds ``exercise``'s points: tampering aimed at it or at no
+    exercise in particular (the same rule for the grader and the self-check)."""
+    return [f for f in findings if f.severity == "tamper" and f.exercise in (None, exercise)]
 
 
 def scan_notebook(nb, exercises: list[str], check_sources: list[str] = ()) -> list[Finding]:
@@ -302,7 +310,7 @@ def scan_notebook(nb, exercises: list[str], check_sources: list[str] = ()) -> li
 
 
 def _is_standard_setup(source: str) -> bool:
-    from .build import setup_source
+    from ..authoring.transforms import setup_source
 
     first = source.splitlines()[0] if source else ""
     m = re.match(r"# SETUP (\S+):", first)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ExerciseError
-from .checking import pass_line
+from ..checks.guard import pass_line
 
 __all__ = ["BEGIN", "END", "CHECK_MARKER", "SETUP_MARKER", "read_notebook", "parse_notebook", "dumps",
-           "write_notebook", "is_check_cell", "check_name", "check_cells", "is_setup_cell", "stub_source",
+           "is_check_cell", "check_name", "check_cells", "is_setup_cell", "stub_source",
            "has_solution", "pass_output", "cell_text_output", "defined_names", "lesson_id_from_path",
            "lesson_of", "sanitize_outputs", "LESSON_FILE_RE", "source_hash"]
 
@@ -113,14 +113,6 @@ def dumps(nb) -> str:
 
     text = nbformat.writes(nb, version=4)
     return text if text.endswith("\n") else text + "\n"
-
-
-def write_notebook(nb, path: str | Path) -> None:
-    """Write ``nb`` to ``path`` atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps(nb), encoding="utf-8")
-    tmp.replace(path)
 
 
 def source_hash(source: str) -> str:
