@@ -334,3 +334,23 @@ def test_memory_limit_applies_to_the_job(tmp_path):
             "try:\n    x = bytearray(2_000_000_000)\n    print('allocated')\nexcept MemoryError:\n    print('limited')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "limited"
+
+
+def test_the_self_check_applies_the_graders_tamper_scan():
+    """``course check`` reads the code as the grader does: a finding the grader withholds points for
+    turns a pass into FLAGGED, and a warning becomes a review note."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import builtins\nbuiltins.len = lambda x: 2"),
+                nbformat.v4.new_code_cell("import gc")]
+    findings = tamper.scan_notebook(nb, ["pitch_range", "transpose_melody"])
+    result = checkrun.NotebookResult("00_welcome", [checkrun.ExerciseResult("pitch_range", "passed", "ok", 1, 1),
+                                                    checkrun.ExerciseResult("transpose_melody", "failed", "no", 0, 1)])
+    out = selfcheck.review(result, findings)
+    assert [r.status for r in out.results] == ["tampered", "tampered"] and out.results[0].points == 0
+    assert "withhold" in out.results[0].message and "builtins" in out.results[0].message
+    assert any(n.startswith("review: cell 1") and "gc" in n for n in out.notes)
+    assert not out.all_passed and "FLAGGED" in selfcheck.format_table(out)
+    clean = checkrun.NotebookResult("00_welcome", [checkrun.ExerciseResult("pitch_range", "passed", "ok", 1, 1)])
+    assert selfcheck.review(clean, []).all_passed

@@ -1,8 +1,10 @@
 """``course.nn``: the reference models the lessons build up to, one file per family.
 
-- ``course.nn.rnn``         RNN, LSTM and GRU cells written from scratch (lesson 02)
+- ``course.nn.rnn``         RNN, LSTM and GRU cells written from scratch (lesson 02); their one-step
+                            formulas in ``course.nn.steps``
 - ``course.nn.melody``      an LSTM language model over melody tokens (lesson 03)
-- ``course.nn.polyphonic``  piano-roll LSTMs: independent Bernoulli and within-frame autoregressive (lesson 04)
+- ``course.nn.polyphonic``  piano-roll LSTMs: independent Bernoulli and within-frame autoregressive (lesson 04);
+                            their batches of whole pieces in ``course.nn.rollbatches``
 
 Submodules load on first use.
 
