@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "grading_speed.json")
     args = ap.parse_args(argv)
 
-    from course.exercises.grade import grade
+    from course.grading.grade import grade
 
     hostile = _hostile_module()
     work = Path(tempfile.mkdtemp(prefix="course-grading-bench-"))

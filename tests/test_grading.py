@@ -354,3 +354,14 @@ def test_the_self_check_applies_the_graders_tamper_scan():
     assert not out.all_passed and "FLAGGED" in selfcheck.format_table(out)
     clean = checkrun.NotebookResult("00_welcome", [checkrun.ExerciseResult("pitch_range", "passed", "ok", 1, 1)])
     assert selfcheck.review(clean, []).all_passed
+
+
+def test_the_grading_benchmark_runs(repo_root, tmp_path):
+    """``benchmarks/grading_speed.py`` end to end on two honest submissions (a smoke run; the figures come
+    from its full run)."""
+    out = tmp_path / "grading.json"
+    run = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "grading_speed.py"), "--n", "2",
+                          "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["verdicts_as_expected"] and result["statuses"] == {"passed": 4}
