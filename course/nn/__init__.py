@@ -5,6 +5,9 @@
 - ``course.nn.melody``      an LSTM language model over melody tokens (lesson 03)
 - ``course.nn.polyphonic``  piano-roll LSTMs: independent Bernoulli and within-frame autoregressive (lesson 04);
                             their batches of whole pieces in ``course.nn.rollbatches``
+- ``course.nn.attention``   scaled dot-product attention, masks, multi-head attention, positional encodings (lesson 05)
+- ``course.nn.transformer`` a decoder-only music Transformer with a key/value cache (lesson 06); its relative
+                            position logits ("skewing") in ``course.nn.relative``
 
 Submodules load on first use.
 
