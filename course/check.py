@@ -22,10 +22,25 @@ def __getattr__(name: str):
         from .grading.selfcheck import check_notebook_interactive
 
         return check_notebook_interactive
-    ex = load(name)
+    try:
+        ex = load(name)
+    except Exception as e:  # noqa: BLE001 - a lesson's checks that cannot load: its check cells say so, one line each
+        return _unavailable(name, e)
     if ex is not None:
-        return ex
+        return ex.check
     raise AttributeError(f"course.check has no exercise {name!r}; known: {', '.join(sorted(index()))}")
+
+
+def _unavailable(name: str, error: BaseException):
+    """A stand-in check that prints one FAIL line: the lesson's check module could not be imported."""
+    reason = " ".join(f"{type(error).__name__}: {error}".split())[:160]
+
+    def check(*args, **kwargs) -> None:
+        print(f"FAIL {name}: the check could not be loaded ({reason}). Run `python -m course doctor` to see "
+              "what is missing in this environment.")
+
+    check.__name__ = name
+    return check
 
 
 def __dir__():

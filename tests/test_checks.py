@@ -17,6 +17,7 @@ import pytest
 from course import check, music
 from course.authoring import notebooks as nbs
 from course.checks import EXERCISES, Case, CheckFailure, env, kit, lessons, load_all, pass_line
+from course.checks import guard
 from course.checks.guard import run_cases as _run_cases
 from course.checks.values import compare_values
 from course.grading import sidechannel
@@ -96,7 +97,7 @@ def test_display_only_cells_define_nothing_later_cells_use(repo_root):
 def test_course_check_exposes_every_exercise():
     load_all()
     for name, ex in EXERCISES.items():
-        assert getattr(check, name) is ex
+        assert getattr(check, name) is ex.check and ex.check.__name__ == name
         assert ex.name == name and ex.points >= 1
     assert "notebook" in dir(check)
     with pytest.raises(AttributeError):
@@ -161,7 +162,7 @@ def test_an_exercise_is_one_function():
     ex = kit.exercise(compare=kit.against(lambda x: 2 * x, mistakes={square: "that is the square"}),
                       hint="double it", lesson="99_tests")(kit_demo_double)
     try:
-        assert ex.name == "kit_demo_double" and ex.lesson == "99_tests" and "2 x" in ex.__doc__
+        assert ex.name == "kit_demo_double" and ex.lesson == "99_tests" and "2 x" in ex.check.__doc__
         assert one_line(ex, lambda x: x + x) == pass_line("kit_demo_double")
         line = one_line(ex, square)
         assert line.startswith("FAIL kit_demo_double: case 'three': wrong value: expected 6, got 9; that is the square.")
@@ -326,13 +327,16 @@ def test_a_registered_check_prints_one_line_and_never_raises():
 
     broken_check = kit.exercise(lesson="99_tests", compare=_squared)(guard_demo_raises)
     chatty_check = kit.exercise(lesson="99_tests", compare=chatty)(guard_demo_chatty)
-    silent_check = kit.exercise(lesson="99_tests", compare=_squared)(guard_demo_silent)
-    silent_check.run = lambda obj: None          # a check that forgets to print its line
+    kit.exercise(lesson="99_tests", compare=_squared)(guard_demo_silent)
+
+    def silent_check(f):                         # a check whose body forgets to print its line
+        guard._guarded("guard_demo_silent", lambda obj: None, (f,), {})
     try:
         assert one_line(broken_check, square).startswith("FAIL guard_demo_raises: the check stopped")
         assert one_line(chatty_check, square).startswith("FAIL guard_demo_chatty: case 'one': second")
         assert "printed nothing" in one_line(silent_check, square)
         assert "pass your function itself" in one_line(check.pitch_range)
+        assert "check.pitch_range takes one argument" in one_line(check.pitch_range)
     finally:
         for n in ("guard_demo_raises", "guard_demo_chatty", "guard_demo_silent"):
             EXERCISES.pop(n, None)
@@ -422,3 +426,38 @@ def test_lesson_is_found_by_metadata_name_or_check_cells():
     nb.cells.append(nbformat.v4.new_code_cell("check.transpose_melody(f)"))
     assert nbs.lesson_of(nb, "bob.ipynb", known).lesson == "00_welcome"
     assert nbs.lesson_of(nbformat.v4.new_notebook(), "carol.ipynb", known).lesson is None
+
+
+def test_students_get_a_plain_function_that_leads_nowhere():
+    """``check.NAME`` holds its parts in a closure: no attribute leads to the cases, the comparison, the
+    references or the lesson's namespace, and setting attributes on it changes nothing."""
+    f = check.pitch_range
+    for attr in ("make", "compare", "cases", "namespace", "prepare", "run", "unguarded", "__wrapped__"):
+        assert not hasattr(f, attr), attr
+    f.cases = lambda: []                          # a student's attribute: ignored
+    try:
+        assert one_line(f, lambda m: (0, 0)).startswith("FAIL pitch_range:")
+    finally:
+        del f.cases
+    with pytest.raises(Exception):
+        EXERCISES["pitch_range"].compare = None   # the registry's Exercise is frozen
+
+
+def test_a_lesson_module_that_cannot_load_gives_one_fail_line(monkeypatch):
+    import sys
+
+    from course import checks
+
+    def broken(name):
+        raise ModuleNotFoundError("No module named 'torch'")
+    monkeypatch.setattr(checks, "load", broken)
+    monkeypatch.setitem(sys.modules, "course.check", sys.modules["course.check"])
+    import importlib
+
+    facade = importlib.reload(sys.modules["course.check"])
+    try:
+        line = one_line(facade.rnn_cell_step, lambda *a: None)
+        assert line.startswith("FAIL rnn_cell_step: the check could not be loaded (ModuleNotFoundError")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(sys.modules["course.check"])

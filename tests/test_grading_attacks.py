@@ -6,6 +6,7 @@ End-to-end versions of the notebook attacks are hostile submissions (``tests/hos
 so the tests that need an armed guard run a small script in a process of their own.
 """
 import builtins
+import dataclasses
 import contextlib
 import functools
 import io
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 
 from course import check, music
-from course.checks import EXERCISES, CheckFailure, env, kit, lesson_00, load_all
+from course.checks import EXERCISES, CheckFailure, env, lesson_00, load, load_all
 from course.checks.values import compare_values, plain
 from course.grading import grade as grading
 from course.grading import sidechannel, tamper
@@ -187,18 +188,46 @@ def test_a3_the_snapshot_names_what_was_replaced(monkeypatch):
     assert verify() is None
 
 
+def verify_fields_of(ex):
+    """The comparison the exercise was registered with (read back from its check's closure)."""
+    run = dict(zip(ex.check.__code__.co_freevars, (c.cell_contents for c in ex.check.__closure__)))["run"]
+    cells = dict(zip(run.__code__.co_freevars, (c.cell_contents for c in run.__closure__)))
+    return cells["compare"]
+
+
 def test_a3_changed_code_registry_and_modules_are_seen(monkeypatch):
+    load("rnn_cell_step")
     verify = sidechannel._make_verifier()
     ref = lesson_00.reference_pitch_range
     monkeypatch.setattr(ref, "__code__", (lambda melody: (0, 0)).__code__)
     assert "the code of course.checks.lesson_00.reference_pitch_range was changed" in verify()
     monkeypatch.undo()
-    monkeypatch.setitem(EXERCISES, "pitch_range", kit.Exercise("00_welcome", "pitch_range", print, print))
+    ex = EXERCISES["pitch_range"]
+    monkeypatch.setitem(EXERCISES, "pitch_range", dataclasses.replace(ex, points=5))
     assert "the registered check pitch_range was replaced" in verify()
     monkeypatch.undo()
-    monkeypatch.setattr(EXERCISES["pitch_range"], "compare", lambda got, *a: None)   # the check's judge swapped
-    assert "the registered check pitch_range was replaced" in verify()
-    monkeypatch.undo()
+    object.__setattr__(ex, "compare", lambda got, *a: None)          # the frozen record forced open
+    try:
+        assert "the registered check pitch_range was replaced" in verify()
+    finally:
+        object.__setattr__(ex, "compare", verify_fields_of(ex))
+    assert verify() is None
+    rnn = load("rnn_cell_step")
+    tol = [c for c in rnn.compare.__closure__ if type(c.cell_contents) is float][0]
+    before = tol.cell_contents
+    tol.cell_contents = 1e9                                           # a tolerance inside the comparison
+    try:
+        assert "the code of the check rnn_cell_step was changed" in verify()
+    finally:
+        tol.cell_contents = before
+    make = lesson_00.transpose_melody.make
+    code = make.__code__
+    make.__code__ = (lambda r: []).__code__                            # the cases builder emptied
+    try:
+        assert "the code of the check transpose_melody was changed" in verify()
+    finally:
+        make.__code__ = code
+    assert verify() is None
     monkeypatch.setattr(music.Music, "arrays", lambda self: {})
     assert "course.music.core.Music.arrays was changed" in verify()
     monkeypatch.undo()

@@ -8,7 +8,7 @@ import pytest
 from course import check, music
 from course.checks import exercises_of, lesson_01, pass_line
 from course.checks.guard import run_cases
-from course.checks.kit import Case, _needs_case_compare
+from course.checks.kit import Case, needs_case_compare
 from exercise_helpers import contract_tests, peek_at_the_check, run_check, seen_then_graded, stub
 
 NAMES = ["pitch_to_frequency", "seconds_to_steps", "pianoroll_to_notes", "melody_to_tokens"]
@@ -240,7 +240,7 @@ def test_the_stack_peeking_cheat_would_pass_a_check_that_held_its_answers(capsys
 def test_no_case_holds_an_answer_while_the_student_function_runs(name):
     ex = getattr(lesson_01, name)
     cases = ex.cases()
-    assert all(getattr(c, "expected", None) is None and (c.compare or ex.compare) is not _needs_case_compare
+    assert all(getattr(c, "expected", None) is None and (c.compare or ex.compare) is not needs_case_compare
                for c in cases)
 
 

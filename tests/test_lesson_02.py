@@ -9,7 +9,7 @@ import torch
 from course import check
 from course.checks import exercises_of, lesson_02, pass_line
 from course.checks.guard import run_cases
-from course.checks.kit import Case, _needs_case_compare, close
+from course.checks.kit import Case, needs_case_compare, close
 from exercise_helpers import contract_tests, peeking_cheat, run_check, seen_then_graded, stub
 
 NAMES = ["rnn_cell_step", "fixed_rnn_step", "rnn_jacobian", "lstm_cell_step", "gru_cell_step"]
@@ -231,7 +231,7 @@ def test_a_cheat_that_reads_the_checks_stack_fails(name):
 
     assert all(run_prepared(c) for c in cases)
     # the lesson's checks compute each answer only after the student's function has returned
-    assert all(getattr(c, "expected", None) is None and (c.compare or ex.compare) is not _needs_case_compare
+    assert all(getattr(c, "expected", None) is None and (c.compare or ex.compare) is not needs_case_compare
                for c in cases)
     out = run_check(name, cheat)
     assert out.startswith(f"FAIL {name}: case '") and "None" in out, out

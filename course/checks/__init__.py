@@ -25,26 +25,36 @@ _HERE = Path(__file__).resolve().parent
 _INDEX: dict[str, tuple[str, str]] = {}      # exercise -> (check module, lesson id)
 
 
-def _decorated_by_exercise(node: ast.FunctionDef) -> bool:
+def _exercise_decorator(node: ast.FunctionDef):
+    """The ``@exercise`` or ``@exercise(...)`` decorator of a function definition, if it has one."""
     for d in node.decorator_list:
         target = d.func if isinstance(d, ast.Call) else d
         if (isinstance(target, ast.Name) and target.id == "exercise") or \
                 (isinstance(target, ast.Attribute) and target.attr == "exercise"):
-            return True
-    return False
+            return d
+    return None
 
 
 def _scan(path: Path) -> tuple[str | None, list[str]]:
-    """A check module's ``LESSON`` and the names of its ``@exercise`` functions, read from its source."""
+    """A check module's ``LESSON`` and its ``@exercise`` functions ``(name, lesson= if given)``, read from source."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     lesson, names = None, []
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "LESSON" for t in node.targets):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "LESSON" for t in targets):
             if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
                 lesson = node.value.value
-        elif isinstance(node, ast.FunctionDef) and _decorated_by_exercise(node):
-            names.append(node.name)
+        elif isinstance(node, ast.FunctionDef) and _exercise_decorator(node) is not None:
+            names.append((node.name, _decorator_lesson(_exercise_decorator(node))))
     return lesson, names
+
+
+def _decorator_lesson(decorator) -> str | None:
+    """``lesson="..."`` given to the decorator itself (it overrides the module's ``LESSON``)."""
+    for kw in getattr(decorator, "keywords", ()):
+        if kw.arg == "lesson" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+            return kw.value.value
+    return None
 
 
 def index() -> dict[str, tuple[str, str]]:
@@ -53,11 +63,11 @@ def index() -> dict[str, tuple[str, str]]:
         found: dict[str, tuple[str, str]] = {}
         for path in sorted(_HERE.glob("lesson_*.py")):
             lesson, names = _scan(path)
-            for name in names:
+            for name, own_lesson in names:
                 if name in found:
                     raise ValueError(f"Exercise name {name!r} is defined in {found[name][0]} and {path.stem}; "
                                      "exercise names must be unique across the course.")
-                found[name] = (path.stem, lesson or "")
+                found[name] = (path.stem, own_lesson or lesson or "")
         _INDEX.update(found)
     return dict(_INDEX)
 

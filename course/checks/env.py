@@ -15,5 +15,3 @@ TOKEN_FILE = PREFIX + "TOKEN_FILE"      # file holding the grader's secret (read
 MAX_OUTPUT = PREFIX + "MAX_OUTPUT"      # characters of stdout/stderr a cell may print
 LESSON = PREFIX + "LESSON"              # the lesson graded: its checks' imports are preloaded
 JOB_MARKER = "COURSE_JOB_MARKER"        # marks every process of a grading job (to find and end them)
-
-ALL = (SEED, RESULTS, TOKEN_FILE, MAX_OUTPUT, LESSON)

@@ -48,7 +48,7 @@ from .values import CheckFailure, compare_values, plain, short, to_numpy
 
 __all__ = ["Case", "Exercise", "exercise", "against", "close", "matches", "number", "as_array", "as_tensor",
            "randn", "case_seed", "rng", "pass_line", "CheckFailure", "compare_values", "plain", "short",
-           "EXERCISES"]
+           "needs_case_compare", "EXERCISES"]
 
 
 class Case:
@@ -71,66 +71,89 @@ class Case:
         return f"Case({self.name!r})"
 
 
-@dataclass
+def needs_case_compare(got, *args, **kwargs):
+    """The comparison of an exercise that gave none: every case must then carry its own."""
+    raise CheckFailure("this case has no comparison (a bug in the check; please report it)")
+
+
+@dataclass(frozen=True, eq=False)
 class Exercise:
-    """A registered exercise: call it with the student's function to print one PASS/FAIL line.
+    """A registered exercise, for lesson authors, tests and the grader.
+
+    Students never get this object: ``course.check.NAME`` is :attr:`check`, a plain function that
+    holds the exercise's parts in its closure, made once when the module was imported. So setting an
+    attribute here, or on ``check.NAME``, changes nothing that a check runs.
 
     Attributes:
         lesson: the lesson id (``"02_rnn_from_scratch"``).
         name: the exercise's name (the check is ``check.<name>``).
         make: ``make(r) -> list[Case]``, the decorated function.
-        compare: ``compare(got, *args, **kwargs)``, raising :class:`CheckFailure` when ``got`` is wrong.
+        compare: ``compare(got, *args, **kwargs)``, raising :class:`CheckFailure` when ``got`` is wrong
+            (:func:`needs_case_compare` when every case carries its own).
         hint: added to every FAIL line: points at the idea, never gives the code.
         points: what a pass is worth in the gradebook.
         prepare: optional ``prepare(obj) -> callable`` turning what the student passed (a class, say)
             into the function the cases call; it raises :class:`CheckFailure` for a wrong kind of object.
         time_limit: seconds each case may run.
         inputs_unchanged: whether changing an input counts as a mistake.
+        check: what ``course.check.NAME`` is: prints one PASS/FAIL line, under the guard.
+        run: the same without the guard (returns whether it passed).
     """
 
     lesson: str
     name: str
     make: Callable[[np.random.Generator], list]
     compare: Callable
-    hint: str = ""
-    points: int = 1
-    prepare: Callable | None = None
-    time_limit: float = DEFAULT_TIME_LIMIT
-    inputs_unchanged: bool = True
-    namespace: dict = field(default_factory=dict, repr=False)
+    hint: str
+    points: int
+    prepare: Callable | None
+    time_limit: float
+    inputs_unchanged: bool
+    check: Callable = field(repr=False)
+    run: Callable = field(repr=False)
 
     def cases(self) -> list[Case]:
         """The cases, drawn now from this exercise's seeded generator (see :func:`case_seed`)."""
-        cases = list(self.make(rng(self.name)))
-        if not cases or not all(isinstance(c, Case) for c in cases):
-            raise TypeError(f"the cases of {self.name} must be a non-empty list of Case")
-        return cases
-
-    def judge(self, got, case: Case) -> None:
-        """Compare one (plain) answer with what ``case`` expects; raises :class:`CheckFailure` if wrong."""
-        (case.compare or self.compare)(got, *case.args, **case.kwargs)
-
-    def run(self, obj) -> bool:
-        """Cases, call, compare; print one line (without the guard). Returns whether it passed."""
-        func = obj
-        if self.prepare is not None:
-            try:
-                func = self.prepare(obj)
-            except CheckFailure as e:
-                print(f"FAIL {self.name}: case 'setup': {e}")
-                return False
-        return run_cases(self.name, func, self.cases(), compare=self.compare, hint=self.hint,
-                         namespace=self.namespace, time_limit_s=self.time_limit,
-                         check_inputs_unchanged=self.inputs_unchanged)
-
-    def __post_init__(self):
-        self.__doc__ = getattr(self.make, "__doc__", None)   # help(check.NAME) shows what it checks
+        return _draw(self.name, self.make)
 
     def __call__(self, *args, **kwargs) -> None:
-        _guard(self.name, self.run, args, kwargs)
+        self.check(*args, **kwargs)
 
 
-_guard = _guarded            # bound now: rebinding guard._guarded later changes nothing
+def _draw(name: str, make: Callable) -> list:
+    cases = list(make(rng(name)))
+    if not cases or not all(type(c) is Case for c in cases):
+        raise ValueError(f"the cases of {name} must be a non-empty list of Case (a bug in the check)")
+    return cases
+
+
+def _make_check(name: str, make, compare, hint: str, prepare, time_limit: float, inputs_unchanged: bool,
+                namespace: dict) -> tuple[Callable, Callable]:
+    """The check function students call and its unguarded body, with every part bound now."""
+    guard, call, draw = _guarded, run_cases, _draw      # bound now: rebinding a module global changes nothing
+
+    def run(*args) -> bool:
+        if len(args) != 1:
+            raise TypeError(f"check.{name} takes one argument, your function")
+        func = args[0]
+        if prepare is not None:
+            try:
+                func = prepare(func)
+            except CheckFailure as e:
+                print(f"FAIL {name}: case 'setup': {e}")
+                return False
+        return call(name, func, draw(name, make), compare=compare, hint=hint, namespace=namespace,
+                    time_limit_s=time_limit, check_inputs_unchanged=inputs_unchanged)
+
+    def check(*args, **kwargs) -> None:
+        guard(name, run, args, kwargs)
+
+    check.__name__ = check.__qualname__ = name
+    check.__doc__ = make.__doc__
+    check.__module__ = "course.check"
+    return check, run
+
+
 EXERCISES: dict[str, Exercise] = {}
 
 
@@ -153,15 +176,12 @@ def exercise(fn: Callable | None = None, *, compare: Callable | None = None, hin
         if old is not None and old.lesson != les:
             raise ValueError(f"Exercise name {name!r} is used by lessons {old.lesson} and {les}; "
                              "exercise names must be unique across the course.")
-        ex = Exercise(les, name, make, compare or _needs_case_compare, hint, points, prepare, time_limit,
-                      inputs_unchanged, make.__globals__)
+        cmp = compare or needs_case_compare
+        check, run = _make_check(name, make, cmp, hint, prepare, time_limit, inputs_unchanged, make.__globals__)
+        ex = Exercise(les, name, make, cmp, hint, points, prepare, time_limit, inputs_unchanged, check, run)
         EXERCISES[name] = ex
         return ex
     return deco(fn) if fn is not None else deco
-
-
-def _needs_case_compare(got, *args, **kwargs):
-    raise CheckFailure("this case has no comparison (a bug in the check; please report it)")
 
 
 # ------------------------------------------------------------------------------------ seeds
@@ -224,8 +244,6 @@ def against(reference: Callable, mistakes: dict[Callable, str] | None = None, *,
                     raise CheckFailure(f"{str(e).rstrip('. ')}; {what}") from None
             raise
 
-    compare.reference = reference
-    compare.mistakes = named
     return compare
 
 

@@ -52,6 +52,7 @@ class LessonChecks:
     path: Path
     checks: list[tuple[str, str]]                  # (exercise, check cell source), in order
     args: dict[str, list[str]] = field(default_factory=dict)   # exercise -> names its check passes
+    problem: str | None = None                     # why this lesson cannot be checked (its notebook and checks differ)
 
     @property
     def names(self) -> list[str]:
@@ -92,13 +93,15 @@ def load_lesson(path: str | Path) -> LessonChecks:
     names = lessons().get(lesson, [])
     missing = [n for n in names if n not in cells]
     unknown = [n for n in cells if n not in names]
-    if missing or unknown:
-        raise ExerciseError(f"{path.name} does not match the lesson's checks in course/checks: "
-                            + "; ".join(filter(None, [f"no check cell for {', '.join(missing)}" if missing else "",
-                                                      f"check cells for exercises the lesson does not define: "
-                                                      f"{', '.join(unknown)}" if unknown else ""])) + ".")
+    problem = None
+    if missing or unknown:       # only this lesson is out of order: say so when it is checked, not before
+        problem = (f"{path.name} does not match the lesson's checks in course/checks: "
+                   + "; ".join(filter(None, [f"no check cell for {', '.join(missing)}" if missing else "",
+                                             f"check cells for exercises the lesson does not define: "
+                                             f"{', '.join(unknown)}" if unknown else ""])) + ".")
+        names = [n for n in names if n in cells] + unknown
     checks = [(n, cells[n]) for n in names]
-    return LessonChecks(lesson, path, checks, {n: _call_args(src) for n, src in checks})
+    return LessonChecks(lesson, path, checks, {n: _call_args(src) for n, src in checks}, problem)
 
 
 def default_lessons_dir() -> Path:

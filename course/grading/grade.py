@@ -138,6 +138,9 @@ def _load_unsafe(path: Path, lessons: dict[str, checkrun.LessonChecks]) -> _Job:
                        "(no course metadata, no NN_ file name, no known check cells)")
         return job
     job.lesson = lessons[match.lesson]
+    if job.lesson.problem:
+        job.problem = f"the course's lesson {job.lesson.lesson} cannot be graded: {job.lesson.problem}"
+        return job
     job.findings = tamper.scan_notebook(nb, job.lesson.names, [src for _, src in job.lesson.checks])
     try:
         job.prepared = checkrun.prepare(nb, job.lesson)

@@ -42,6 +42,8 @@ def check_notebook(path: str | Path, *, lessons_dir: str | Path | None = None, c
         raise ExerciseError(f"{path.name} does not look like a lesson notebook of this course "
                             "(no course metadata, no NN_ file name, no known check cells).")
     lesson = lessons[match.lesson]
+    if lesson.problem:
+        raise ExerciseError(f"The course's lesson {lesson.lesson} cannot be checked: {lesson.problem}")
     findings = tamper.scan_notebook(nb, lesson.names, [src for _, src in lesson.checks])
     prepared = prepare(nb, lesson)
     result = run_prepared(prepared, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,

@@ -215,6 +215,15 @@ def _class_print(cls) -> dict:
     return out
 
 
+def _exercise_prints(ex) -> tuple:
+    """The makeup of the functions an exercise's check runs: the check students call, its body, the
+    cases builder, the comparison and the preparation, with what their closures hold (tolerances,
+    references, hints)."""
+    fields = vars(ex)
+    return tuple(_function_print(f) if isinstance(f, types.FunctionType) else f
+                 for f in (fields.get(k) for k in ("check", "run", "make", "compare", "prepare")))
+
+
 def _same_print(a, b) -> bool:
     if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(x is y for x, y in zip(a, b))
@@ -285,8 +294,9 @@ def _watched_course(name: str) -> bool:
 
 def _make_verifier():
     """Snapshot what the checks rely on now; return a function naming what changed since (or None)."""
-    from ..checks.kit import EXERCISES
+    from ..checks.kit import EXERCISES, Exercise
 
+    exercise_type = Exercise
     modules = sys.modules                  # the interpreter's own dict, even if sys.modules is rebound
     snaps: dict[str, object] = {}
     classes: dict[str, tuple] = {}
@@ -307,7 +317,7 @@ def _make_verifier():
 
     take_new()
     registry = EXERCISES
-    exercises = {name: (ex, dict(vars(ex))) for name, ex in dict.items(registry)}
+    exercises = {name: (ex, dict(vars(ex)), _exercise_prints(ex)) for name, ex in dict.items(registry)}
 
     def verify() -> str | None:
         found: list[str] = []
@@ -319,10 +329,13 @@ def _make_verifier():
             for attr, value in attrs.items():
                 if attr not in _VOLATILE and now.get(attr, missing) is not value:
                     found.append(f"{key}.{attr} was replaced")
-        for name, (ex, fields) in exercises.items():
+        for name, (ex, fields, prints) in exercises.items():
             now = dict.get(registry, name)
-            if now is not ex or any(vars(ex).get(k, missing) is not v for k, v in fields.items()):
+            if now is not ex or type(ex) is not exercise_type or dict(vars(ex)).keys() != fields.keys() \
+                    or any(vars(ex).get(k, missing) is not v for k, v in fields.items()):
                 found.append(f"the registered check {name} was replaced")
+            elif any(not _same_print(a, b) for a, b in zip(_exercise_prints(ex), prints)):
+                found.append(f"the code of the check {name} was changed")
         take_new()                         # modules imported since: snapshotted from now on
         if not found:
             return None

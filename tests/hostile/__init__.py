@@ -190,6 +190,21 @@ FP_COMMENT = "# my notebook said: PASS pitch_range: all cases correct.\nx = 1"
 DEEP_CELL = "x = " + "-" * 3000 + "1"
 
 
+# A7: attributes set on what check.NAME returns (a plain function: they change nothing)
+A7_CHECK_ATTRIBUTES = """_ex = check.transpose_melody
+_ex.cases = lambda: []
+_ex.compare = lambda *a, **k: None
+_ex.run = lambda *a, **k: True"""
+
+# A8: the comparison swapped inside the check's closure, reached by computed names (the verifier sees it)
+A8_CLOSURE_SWAP = """_f = check.transpose_melody
+_cells = getattr(_f, "__clo" + "sure__")
+_run = [c.cell_contents for c in _cells if getattr(c.cell_contents, "__name__", "") == "run"][0]
+for _c in getattr(_run, "__clo" + "sure__"):
+    if getattr(_c.cell_contents, "__name__", "").startswith("_validate"):
+        setattr(_c, "cell_" + "contents", lambda *a, **k: None)"""
+
+
 def attacks(lesson_nb) -> dict[str, object]:
     """The red team's attacks on the checks, and honest notebooks that once looked like attacks."""
     ok = correct(lesson_nb)
@@ -207,6 +222,10 @@ def attacks(lesson_nb) -> dict[str, object]:
         "a6_kept_reference": _set_function(ok, "pitch_range", A6_KEPT_REFERENCE),
         "nested_check": _set_function(ok, "pitch_range", NESTED_CHECK),
         "second_run": _set_function(ok, "pitch_range", SECOND_RUN),
+        "a7_check_attributes": _after(_set_function(ok, "transpose_melody", WRONG_TRANSPOSE), "transpose_melody",
+                                      A7_CHECK_ATTRIBUTES),
+        "a8_closure_swap": _after(_set_function(ok, "transpose_melody", WRONG_TRANSPOSE), "transpose_melody",
+                                  A8_CLOSURE_SWAP),
         "deep_cell": _after(ok, "pitch_range", DEEP_CELL),
         "fp_loop_variable": _at_end(ok, FP_LOOP_VARIABLE),
         "fp_plot_title": _at_end(ok, FP_PLOT_TITLE),
@@ -223,6 +242,8 @@ ATTACKS_EXPECTED = {
     "a6_kept_reference": {"pitch_range": "failed", "transpose_melody": "passed"},
     "nested_check": {"pitch_range": "tampered", "transpose_melody": "passed"},
     "second_run": {"pitch_range": "tampered", "transpose_melody": "passed"},
+    "a7_check_attributes": {"pitch_range": "passed", "transpose_melody": "failed"},
+    "a8_closure_swap": {"*": "tampered"},             # the scan names .cell_contents; the verifier sees the swap
     "deep_cell": {"*": "passed"},
     "fp_loop_variable": {"*": "passed"},
     "fp_plot_title": {"*": "passed"},
@@ -255,7 +276,7 @@ def hostile(lesson_nb, outside: Path | None = None) -> dict[str, object]:
                                  "import builtins, sys\n_real = builtins.print\n"
                                  f"builtins.print = lambda *a, **k: _real({PASS['pitch_range']!r})"),
         "patch_checking": _after(_set_function(ok, "transpose_melody", WRONG_TRANSPOSE), "transpose_melody",
-                                 "import course.checks.lesson_00 as m\n"
+                                 "import course.checks.guard as m\n"
                                  "m.run_cases = lambda name, *a, **k: print(f'PASS {name}: all cases correct.')"),
         "silent_hook": _after(_set_function(ok, "pitch_range", WRONG_RANGE), "pitch_range",
                               "import course.check as c\nclass _Fake:\n    def __call__(self, f):\n"
