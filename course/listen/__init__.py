@@ -25,6 +25,7 @@ _EXPORTS = {
     "plot_pianoroll": "plots", "plot_attention": "plots", "plot_training": "plots",
     "LivePlot": "live",
     "show_score": "score", "score_svg": "score", "Score": "score",
+    "AttentionExplorer": "attention",
 }
 
 __all__ = sorted(_EXPORTS)
