@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course.checks import exercises_of, lesson_05, pass_line
+from course.checks import exercises_of, lesson_05, load, pass_line
 from exercise_helpers import contract_tests, peeking_cheat, run_check, seen_then_graded
 
 NAMES = ["stable_softmax", "scaled_dot_product_attention", "causal_mask", "multi_head_attention",
@@ -414,7 +414,7 @@ def _key(args) -> str:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_grading_seed_changes_the_random_cases(name, monkeypatch):
-    seen, graded, memorized = seen_then_graded(name, getattr(lesson_05, name).cases, SOLUTIONS[name], _key,
+    seen, graded, memorized = seen_then_graded(name, load(name).cases, SOLUTIONS[name], _key,
                                                monkeypatch)
     assert len(graded) == len(seen)
     changed = [i for i, (c, d) in enumerate(zip(graded, seen)) if _key(c.args) != _key(d.args)]

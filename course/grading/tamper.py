@@ -54,7 +54,7 @@ _TAMPER_MODULES = {"ctypes", "builtins"}
 _WARN_MODULES = {"gc", "inspect", "signal", "importlib", "resource", "pty", "threading", "_thread"}
 _WARN_ATTRS = {"__dict__", "kill", "killpg", "_exit", "register_post_execute", "events"}
 _PASS_RE = re.compile(r"PASS\s+([A-Za-z_]\w*)\s*:")
-_LESSON_MODULE_RE = re.compile(r"^lesson_\d\d$")
+_LESSON_MODULE_RE = re.compile(r"^lesson_\d\d(_[a-z0-9_]+)?$")
 
 
 @dataclass

@@ -4,7 +4,8 @@
   :class:`Player` (audio + piano roll + MIDI download), :class:`Sampler` (sliders around
   any ``generate(temperature, length, seed)``), :class:`ABTest` (blind listening test)
 - see: :func:`plot_pianoroll`, :func:`show_score` / :func:`score_svg` (sheet music as SVG),
-  :func:`plot_attention`, :func:`plot_training`, :class:`LivePlot`
+  :func:`plot_attention`, :func:`plot_training`, :class:`LivePlot`, :func:`plot_samples` and
+  :class:`LiveSamples` (a GAN's samples over the data's)
 
 Every function accepts what ``course.music.read_midi`` returns (a ``Music``) and anything
 else ``course.music.as_music`` understands. The only layer that imports IPython and
@@ -26,6 +27,7 @@ _EXPORTS = {
     "LivePlot": "live",
     "show_score": "score", "score_svg": "score", "Score": "score",
     "AttentionExplorer": "attention",
+    "LiveSamples": "gan", "plot_samples": "gan",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,6 +8,9 @@
 - ``course.nn.attention``   scaled dot-product attention, masks, multi-head attention, positional encodings (lesson 05)
 - ``course.nn.transformer`` a decoder-only music Transformer with a key/value cache (lesson 06); its relative
                             position logits ("skewing") in ``course.nn.relative``
+- ``course.nn.gan``         GAN losses, the optimal discriminator and the JS identity, the WGAN-GP gradient penalty,
+                            one two-player training loop (lesson 07); its toy models, mixtures of Gaussians and mode
+                            counting in ``course.nn.toy_gan``
 
 Submodules load on first use.
 
