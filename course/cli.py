@@ -15,6 +15,7 @@ COMMANDS = {
     "build": ("course.authoring.build", "make student notebooks/ from solutions/ (--check: verify, write nothing)"),
     "check": ("course.grading.selfcheck", "self-check a saved notebook in a fresh kernel"),
     "grade": ("course.grading.grade", "grade a folder of submitted notebooks into a gradebook"),
+    "pretrain": ("course.pretrained.command", "retrain a pretrained model (course/pretrained/) with its lesson's settings"),
     "data": ("course.data.build", "data sets: 'data build' rebuilds datasets/ from the music21 corpus"),
 }
 
