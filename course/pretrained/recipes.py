@@ -138,7 +138,7 @@ def _build_poly(kind: str) -> Callable:
 # It trains on chunks of seq_len tokens and learns every distance they hold (max_relative = seq_len); context, the
 # longest sequence it accepts when generating, is larger: farther distances use the farthest learned one.
 MUSIC_TRANSFORMER = {
-    "full": dict(d_model=128, n_heads=4, n_layers=4, d_ff=512, dropout=0.1, context=512, seq_len=128, batch_size=32,
+    "full": dict(d_model=128, n_heads=4, n_layers=3, d_ff=512, dropout=0.1, context=512, seq_len=128, batch_size=32,
                  steps=3000, warmup=200, eval_every=250, eval_batches=16, lr=2e-3, weight_decay=0.01),
     "quick": dict(d_model=32, n_heads=2, n_layers=1, d_ff=64, dropout=0.0, context=512, seq_len=32, batch_size=8,
                   steps=6, warmup=0, eval_every=3, eval_batches=2, lr=2e-3, weight_decay=0.0),
