@@ -282,3 +282,19 @@ def test_kernels_talk_over_private_socket_files_not_shared_ports(tmp_path):
         assert (manager.transport, manager.ip) == ("ipc", str((tmp_path / "job").resolve() / ".kernel"))
     finally:
         nbval.kernel.KernelManager = original
+
+
+def test_the_repository_url_is_one_setting_in_pyproject(tmp_path):
+    """Badges and Colab install cells come from [project.urls] Repository and [tool.course] colab-branch."""
+    from course.authoring import transforms
+
+    url, branch = transforms.repository()
+    assert transforms.REPO_URL == url and transforms.COLAB_URL.endswith(f"/blob/{branch}")
+    fork = tmp_path / "pyproject.toml"
+    fork.write_text('[project]\nname = "x"\n\n[project.urls]\nRepository = "https://github.com/someone/my-fork/"\n'
+                    '\n[tool.course]\ncolab-branch = "spring"\n')
+    assert transforms.repository(fork) == ("https://github.com/someone/my-fork", "spring")
+    fork.write_text('[project.urls]\nRepository = "https://gitlab.com/someone/fork"\n')
+    with pytest.raises(ValueError, match="github.com/OWNER/NAME"):
+        transforms.repository(fork)
+    assert transforms.repository(tmp_path / "missing.toml") == (transforms.DEFAULT_REPO_URL, "main")

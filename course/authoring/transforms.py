@@ -11,13 +11,50 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+from pathlib import Path
 
 from . import notebooks as nbs
 
-__all__ = ["REPO_URL", "COLAB_URL", "setup_source", "badge_line", "normalize", "build_notebook"]
+__all__ = ["REPO_URL", "COLAB_URL", "repository", "setup_source", "badge_line", "normalize", "build_notebook"]
 
-REPO_URL = "https://github.com/musicgen-course/course"
-COLAB_URL = "https://colab.research.google.com/github/musicgen-course/course/blob/main"
+DEFAULT_REPO_URL = "https://github.com/musicgen-course/course"
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def _setting(text: str, table: str, key: str) -> str | None:
+    """``key = "value"`` inside ``[table]`` of a TOML text (a small reader: Python 3.10 has no tomllib)."""
+    inside = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped == f"[{table}]"
+        elif inside:
+            m = re.match(rf'{re.escape(key)}\s*=\s*"([^"]*)"', stripped)
+            if m:
+                return m.group(1)
+    return None
+
+
+def repository(pyproject: str | Path = PYPROJECT) -> tuple[str, str]:
+    """``(repository URL, branch)`` from ``[project.urls] Repository`` and ``[tool.course] colab-branch``.
+
+    A fork of the course changes those two settings and runs ``python -m course build``; every badge and
+    setup cell then points at the fork. Without a readable pyproject (an installed wheel), the course's own.
+    """
+    try:
+        text = Path(pyproject).read_text(encoding="utf-8")
+    except OSError:
+        return DEFAULT_REPO_URL, "main"
+    url = (_setting(text, "project.urls", "Repository") or DEFAULT_REPO_URL).rstrip("/")
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise ValueError(f"{pyproject}: [project.urls] Repository must be https://github.com/OWNER/NAME for Colab, "
+                         f"got {url!r}.")
+    branch = _setting(text, "tool.course", "colab-branch") or "main"
+    return url, branch
+
+
+REPO_URL, _BRANCH = repository()
+COLAB_URL = f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}/blob/{_BRANCH}"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 _BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}

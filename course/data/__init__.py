@@ -2,7 +2,7 @@
 
 Two data sets ship with the course as small files under ``datasets/`` (see its README):
 
-- ``"chorales"``: Bach's four-part chorales (lessons 00, 01, 04, 08, 09);
+- ``"chorales"``: Bach's four-part chorales (lessons 00, 01, 04, 08, 09; ``data.bars`` cuts them into bars);
 - ``"folk"``: a few thousand folk tunes, as notes and as melody tokens (lessons 03, 06, 09).
 
 ::
@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import importlib
 
+from .bars import BAR_HIGH, BAR_LOW, KEY_PROFILES, bar_pairs, bars, estimate_key
 from .benchmark import BENCHMARK_NAMES, load_polyphonic_benchmark
 from .sets import Pieces, describe, load, melody_tokens, melody_vocab, names, pianorolls
 from .store import SPLITS, datasets_dir, split_of
 
 __all__ = [
     "names", "load", "describe", "Pieces", "pianorolls", "melody_tokens", "melody_vocab",
+    "bars", "bar_pairs", "estimate_key", "KEY_PROFILES", "BAR_LOW", "BAR_HIGH",
     "split_of", "datasets_dir", "SPLITS", "load_polyphonic_benchmark", "BENCHMARK_NAMES",
     "PianoRollDataset", "TokenDataset", "collate", "RollBatch", "transpose_roll",
 ]

@@ -5,7 +5,8 @@
   any ``generate(temperature, length, seed)``), :class:`ABTest` (blind listening test)
 - see: :func:`plot_pianoroll`, :func:`show_score` / :func:`score_svg` (sheet music as SVG),
   :func:`plot_attention`, :func:`plot_training`, :class:`LivePlot`, :func:`plot_samples` and
-  :class:`LiveSamples` (a GAN's samples over the data's)
+  :class:`LiveSamples` (a GAN's samples over the data's), :func:`plot_bars`, :class:`LiveBars` and
+  :class:`BarScrubber` (a music GAN's bars while it trains, and a slider through them afterwards)
 
 Every function accepts what ``course.music.read_midi`` returns (a ``Music``) and anything
 else ``course.music.as_music`` understands. The only layer that imports IPython and
@@ -28,6 +29,7 @@ _EXPORTS = {
     "show_score": "score", "score_svg": "score", "Score": "score",
     "AttentionExplorer": "attention",
     "LiveSamples": "gan", "plot_samples": "gan",
+    "bars_to_music": "bars", "plot_bars": "bars", "LiveBars": "bars", "BarScrubber": "bars",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -102,3 +102,17 @@ def new_figure(figsize):
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize, layout="constrained")
+
+
+def show_in_place(handle, fig):
+    """Show ``fig`` as a PNG in place of the one shown before through ``handle`` (None: a first one).
+
+    Returns the display handle to pass next time (JupyterLab, Notebook, VS Code and Colab all update it).
+    """
+    from IPython.display import Image, display
+
+    image = Image(data=png_bytes(fig), format="png")
+    if handle is None:
+        return display(image, display_id=True)
+    handle.update(image)
+    return handle

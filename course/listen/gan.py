@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from ..errors import CourseError
-from ._common import in_notebook, new_figure, png_bytes
+from ._common import in_notebook, new_figure, show_in_place
 
 __all__ = ["plot_samples", "LiveSamples"]
 
@@ -117,13 +117,7 @@ class LiveSamples:
         fig = new_figure(self.figsize)
         ax = fig.add_subplot(1, 1, 1)
         plot_samples(self.real, fake, ax=ax, lim=self.lim, title=f"{self.title} (step {step})".strip())
-        from IPython.display import Image, display
-
-        image = Image(data=png_bytes(fig), format="png")
-        if self._handle is None:
-            self._handle = display(image, display_id=True)
-        else:
-            self._handle.update(image)
+        self._handle = show_in_place(self._handle, fig)
         self.draws += 1
         self._last_draw = time.perf_counter()
 

@@ -11,6 +11,7 @@
 - ``course.nn.gan``         GAN losses, the optimal discriminator and the JS identity, the WGAN-GP gradient penalty,
                             one two-player training loop (lesson 07); its toy models, mixtures of Gaussians and mode
                             counting in ``course.nn.toy_gan``
+- ``course.nn.bargan``      lesson 08's music GAN: bars of chorales generated from the bar before (MidiNet-style)
 
 Submodules load on first use.
 

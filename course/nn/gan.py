@@ -6,9 +6,11 @@ one two-player training loop.
 - :func:`optimal_discriminator`, :func:`gan_value`, :func:`js_divergence`: the theory of Goodfellow et al.
   (2014) on discrete distributions, where every integral is a sum;
 - :func:`gradient_penalty`: WGAN-GP (Gulrajani et al. 2017);
-- :func:`train_gan` with :class:`GANConfig`: the loop for a generator and a discriminator (or critic).
+- :func:`train_gan` with :class:`GANConfig`: the loop for a generator and a discriminator (or critic),
+  optionally both conditioned on something (lesson 08: the previous bar), with checkpoints.
 
-The small models and data of lesson 07 are in :mod:`course.nn.toy_gan`.
+The small models and data of lesson 07 are in :mod:`course.nn.toy_gan`, lesson 08's bar GAN in
+:mod:`course.nn.bargan`.
 
 Lesson: 07_gan_fundamentals
 """
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -26,6 +29,7 @@ import torch.nn.functional as F
 from ..errors import CourseError
 from ..runtime import device as pick_device
 from ..runtime import seed_everything
+from .ganstate import load_state, save_state
 
 __all__ = ["discriminator_loss", "generator_loss", "saturating_generator_loss", "critic_loss",
            "critic_generator_loss", "optimal_discriminator", "gan_value", "js_divergence", "gradient_penalty",
@@ -198,9 +202,12 @@ class GANConfig:
     lr: float = 2e-4                  # Adam learning rate of both players
     betas: tuple = (0.5, 0.999)       # Adam betas of both players
     gp_weight: float = 10.0           # lambda of the gradient penalty ("wgan-gp" only)
+    diversity_weight: float = 0.0     # weight of the mode-seeking term (Mao et al. 2019); 0: off
     seed: int = 0                     # seeds the noise, the real batches and alpha (the models seed their own weights)
     progress: bool = True             # show a progress bar
     callback_every: int = 50          # call the callbacks every this many generator steps (and at the end)
+    checkpoint: str | None = None     # file saved every checkpoint_every steps and at the end; resumed from if it exists
+    checkpoint_every: int = 250       # generator steps between two checkpoints
 
     @classmethod
     def wgan_gp(cls, **changes) -> "GANConfig":
@@ -224,7 +231,7 @@ class GANHistory:
 def _check_config(c: GANConfig) -> None:
     if c.loss not in LOSSES:
         raise CourseError(f"loss must be one of {LOSSES}, got {c.loss!r}.")
-    for name in ("steps", "critic_steps", "batch_size", "callback_every"):
+    for name in ("steps", "critic_steps", "batch_size", "callback_every", "checkpoint_every"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "steps" else 1):
             raise CourseError(f"{name} must be a whole number >= {0 if name == 'steps' else 1}, got {v!r}.")
@@ -233,7 +240,7 @@ def _check_config(c: GANConfig) -> None:
 
 
 def _real_batches(real, batch_size: int, gen: torch.Generator) -> Callable[[], torch.Tensor]:
-    """A function giving the next batch of real samples (on the CPU)."""
+    """A function giving the next batch of real samples (on the CPU): a tensor, or a pair (samples, condition)."""
     if torch.is_tensor(real):
         if real.dim() < 2 or len(real) == 0 or not real.is_floating_point():
             raise CourseError("real must be a float tensor of samples, shape (N, ...), or a function "
@@ -253,7 +260,10 @@ def train_gan(generator: torch.nn.Module, critic: torch.nn.Module, real, config:
         generator: a module with an int attribute ``noise_dim``, mapping noise ``(B, noise_dim)`` to samples.
         critic: a module mapping samples to one logit (score) per sample, ``(B,)`` or ``(B, 1)``.
         real: a tensor of real samples ``(N, ...)`` (batches drawn with replacement), or a function
-            ``real(n, generator) -> (n, ...)`` drawing with the given ``torch.Generator``.
+            ``real(n, generator) -> (n, ...)`` drawing with the given ``torch.Generator``. A *conditional*
+            GAN: the function returns a pair ``(samples, condition)``; then the generator is called as
+            ``generator(noise, condition)`` and the critic as ``critic(samples, condition)`` (fakes are made
+            for the real batch's conditions, and the penalty differentiates with respect to the samples only).
         config: a :class:`GANConfig`: ``"gan"`` trains with :func:`discriminator_loss` and
             :func:`generator_loss`; ``"wgan-gp"`` with :func:`critic_loss` plus ``gp_weight`` times
             :func:`gradient_penalty` and :func:`critic_generator_loss`. Both players use Adam.
@@ -263,8 +273,13 @@ def train_gan(generator: torch.nn.Module, critic: torch.nn.Module, real, config:
             ``losses`` is ``{"d_loss": float, "g_loss": float, "penalty": float}``. A ``finish()`` method
             is called at the end (e.g. :class:`course.listen.LiveSamples`).
 
-    Returns: a :class:`GANHistory`. Seeded by ``config.seed``: the same call gives the same models on a CPU.
-    Lesson: 07_gan_fundamentals
+    With ``config.checkpoint`` set, both models, both optimizers, the step, the history and the random
+    state are saved every ``checkpoint_every`` steps and at the end; a later call with the same file
+    resumes from there (delete it to start afresh).
+
+    Returns: a :class:`GANHistory`. Seeded by ``config.seed``: the same call gives the same models on a CPU
+    (also across a resume).
+    Lesson: 07_gan_fundamentals (conditioning and checkpoints: 08_music_gan)
     """
     c = config or GANConfig()
     _check_config(c)
@@ -288,33 +303,60 @@ def train_gan(generator: torch.nn.Module, critic: torch.nn.Module, real, config:
     def noise() -> torch.Tensor:
         return torch.randn(c.batch_size, noise_dim, generator=gen).to(dev)
 
+    def draw() -> tuple:
+        got = next_real()
+        if isinstance(got, (tuple, list)):
+            if len(got) != 2 or not all(torch.is_tensor(t) for t in got):
+                raise CourseError("a conditional real(n, generator) must return two tensors: (samples, condition).")
+            return got[0].to(dev), got[1].to(dev)
+        return got.to(dev), None
+
+    def play(fn, cond, *args):
+        return fn(*args) if cond is None else fn(*args, cond)
+
+    first, ckpt = 1, (Path(c.checkpoint) if c.checkpoint else None)
+    parts = {"generator": generator, "critic": critic, "opt_g": opt_g, "opt_d": opt_d}
+    if ckpt is not None and ckpt.exists():
+        saved, last = load_state(ckpt, parts, gen, dev)
+        hist, first = GANHistory(**saved), last + 1
+
+    def save(step: int) -> None:
+        hist.seconds = time.perf_counter() - t0
+        save_state(ckpt, parts, gen, asdict(hist), step)
+
     bar = None
-    if c.progress and c.steps:
+    if c.progress and first <= c.steps:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=c.steps, desc=f"training ({c.loss})", unit="step", leave=True)
-    t0 = time.perf_counter()
+        bar = tqdm(total=c.steps, initial=first - 1, desc=f"training ({c.loss})", unit="step", leave=True)
+    t0 = time.perf_counter() - hist.seconds
     try:
-        for step in range(1, c.steps + 1):
+        for step in range(first, c.steps + 1):
             for _ in range(c.critic_steps):
-                x = next_real().to(dev)
+                x, cond = draw()
                 with torch.no_grad():
-                    fake = generator(noise())
+                    fake = play(generator, cond, noise())
                 if x.shape != fake.shape:
                     raise CourseError(f"real batches have shape {tuple(x.shape)} but the generator makes "
                                       f"{tuple(fake.shape)}: they must match.")
-                real_out, fake_out = critic(x), critic(fake)
+                real_out, fake_out = play(critic, cond, x), play(critic, cond, fake)
                 if c.loss == "gan":
                     d_loss, gp = discriminator_loss(real_out, fake_out), None
                 else:
                     alpha = torch.rand(c.batch_size, generator=gen).to(dev)
-                    gp = gradient_penalty(critic, x, fake, alpha)
+                    gp = gradient_penalty(critic if cond is None else (lambda v: critic(v, cond)), x, fake, alpha)
                     d_loss = critic_loss(real_out, fake_out) + c.gp_weight * gp
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
-            fake_out = critic(generator(noise()))
+            z = noise()
+            fake = play(generator, cond, z)
+            fake_out = play(critic, cond, fake)
             g_loss = generator_loss(fake_out) if c.loss == "gan" else critic_generator_loss(fake_out)
+            if c.diversity_weight:   # mode seeking: two noises for the same conditions must give different samples
+                z2 = noise()
+                ratio = (fake - play(generator, cond, z2)).abs().mean() / (z - z2).abs().mean()
+                g_loss = g_loss + c.diversity_weight / (ratio + 1e-5)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
@@ -334,6 +376,8 @@ def train_gan(generator: torch.nn.Module, critic: torch.nn.Module, real, config:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({"d": f"{losses['d_loss']:.3f}", "g": f"{losses['g_loss']:.3f}"}, refresh=False)
+            if ckpt is not None and (step % c.checkpoint_every == 0 or step == c.steps):
+                save(step)
     finally:
         if bar is not None:
             bar.close()
@@ -341,7 +385,8 @@ def train_gan(generator: torch.nn.Module, critic: torch.nn.Module, real, config:
             finish = getattr(cb, "finish", None)
             if callable(finish):
                 finish()
-    hist.seconds = time.perf_counter() - t0
+    if first <= c.steps:
+        hist.seconds = time.perf_counter() - t0
     generator.eval()
     critic.eval()
     return hist

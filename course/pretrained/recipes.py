@@ -16,14 +16,15 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .. import data, train
-from ..nn import melody, polyphonic, transformer
+from ..nn import bargan, gan, melody, polyphonic, transformer
 from ..runtime import seed_everything
 from .store import save
 
-__all__ = ["Recipe", "RECIPES", "MELODY_LSTM", "POLY", "POLY_LSTM", "POLY_NADE", "MUSIC_TRANSFORMER", "UNSHIPPED", "melody_batches",
+__all__ = ["Recipe", "RECIPES", "MELODY_LSTM", "POLY", "POLY_LSTM", "POLY_NADE", "MUSIC_TRANSFORMER", "BAR_GAN", "UNSHIPPED", "melody_batches",
            "chorale_batches", "check_value", "run"]
 
 CHECK_BATCHES = 4          # validation batches the card's check value is measured on
@@ -169,6 +170,81 @@ def _train_transformer(quick: bool, device) -> tuple:
     return model, metrics, {**s, "history": _curve(history)}, config
 
 
+# ------------------------------------------------------------------------------------ lesson 08
+# lesson 08's training cell, full mode: the non-saturating GAN with DCGAN's Adam settings (Radford et al. 2016) and
+# a mode-seeking term (Mao et al. 2019; without it this generator ignores its noise and every phrase repeats one
+# bar) on the 4/4 chorales' bars in C major / A minor, each bar conditioned on the one before. Only the generator
+# ships.
+BAR_GAN = {
+    "full": dict(width=64, noise_dim=64, loss="gan", steps=4000, batch_size=64, critic_steps=1, lr=2e-4,
+                 betas=(0.5, 0.999), diversity_weight=0.2, phrases=64, phrase_bars=8),
+    "quick": dict(width=8, noise_dim=8, loss="gan", steps=3, batch_size=8, critic_steps=1, lr=2e-4,
+                  betas=(0.5, 0.999), diversity_weight=0.2, phrases=4, phrase_bars=2),
+}
+
+
+def bar_gan_data(split: str = "train", quick: bool = False):
+    """Lesson 08's (previous bar, bar) pairs of one split."""
+    per_piece = data.bars("chorales", split)
+    return data.bar_pairs(per_piece[:8] if quick else per_piece)
+
+
+def _build_bar_gan(config: dict) -> torch.nn.Module:
+    return bargan.BarGenerator(bargan.BarGANConfig(**config))
+
+
+def _train_bar_gan(quick: bool, device) -> tuple:
+    import tempfile
+    from pathlib import Path
+
+    from .. import metrics
+
+    s = BAR_GAN["quick" if quick else "full"]
+    seed_everything(0)
+    config = asdict(bargan.BarGANConfig(width=s["width"], noise_dim=s["noise_dim"]))
+    generator, critic = _build_bar_gan(config), bargan.BarCritic(bargan.BarGANConfig(**config))
+    prev, cur = bar_gan_data("train", quick)
+    ckpt = None if quick else Path(tempfile.gettempdir()) / "course-pretrain-bar_gan.pt"   # a rerun resumes
+    settings = gan.GANConfig(loss=s["loss"], steps=s["steps"], batch_size=s["batch_size"],
+                             critic_steps=s["critic_steps"], lr=s["lr"], betas=s["betas"],
+                             diversity_weight=s["diversity_weight"], seed=0, callback_every=250,
+                             checkpoint=str(ckpt) if ckpt else None)
+    curve = []
+
+    def watch(step, g, losses):
+        curve.append([step, round(losses["d_loss"], 4), round(losses["g_loss"], 4)])
+
+    history = gan.train_gan(generator, critic, bargan.pair_sampler(prev, cur), settings, device=device,
+                            callbacks=[watch])
+    _round_to_storage(generator)
+    generator.cpu().eval()
+    phrases = bargan.generate_phrase(generator, s["phrase_bars"], seed=0, n=s["phrases"])
+    made = phrases.reshape(-1, *phrases.shape[2:])
+    test = np.concatenate(data.bars("chorales", "test")[: 2 if quick else None])
+    stats = {"generated": metrics.bar_stats(made, low=data.BAR_LOW), "test data": metrics.bar_stats(test, low=data.BAR_LOW)}
+    stats = {k: {m: round(float(v), 4) for m, v in d.items()} for k, d in stats.items()}
+    stats["generated"]["pitch_class_distance"] = round(metrics.pitch_class_distance(made, test, low=data.BAR_LOW), 4)
+    out = {"bar_stats": stats, "scoring": f"{s['phrases']} phrases of {s['phrase_bars']} bars chained from silence "
+                                          "(seed 0), against the test split's bars; course.metrics.bar_stats"}
+    kept = {k: v for k, v in asdict(settings).items() if k not in ("progress", "checkpoint")}
+    return generator, out, {**s, **kept, "history": {"valid": curve, "seconds": round(history.seconds, 1)}}, config
+
+
+def _bar_gan_check_data(quick: bool) -> tuple:
+    """Fixed noise and the validation split's previous bars; the loss is the BCE against the real next bars."""
+    prev, cur = bar_gan_data("valid", quick)
+    p, q = torch.as_tensor(prev, dtype=torch.float32), torch.as_tensor(cur, dtype=torch.float32)
+    noise_dim = BAR_GAN["quick" if quick else "full"]["noise_dim"]
+    z = torch.randn(len(p), noise_dim, generator=torch.Generator().manual_seed(0))
+    batches = [(z[i : i + 64], p[i : i + 64], q[i : i + 64]) for i in range(0, len(p), 64)]
+
+    def loss_fn(model, batch):
+        noise, before, target = batch
+        return torch.nn.functional.binary_cross_entropy(model(noise, before).clamp(1e-6, 1 - 1e-6), target)
+
+    return batches, loss_fn
+
+
 # ------------------------------------------------------------------------------------ shared
 def _round_to_storage(model: torch.nn.Module) -> None:
     """Round the weights to float16 and back, so every metric on the card is the shipped model's."""
@@ -242,4 +318,6 @@ RECIPES: dict[str, Recipe] = {
     "music_transformer": Recipe("06_music_transformer", "lesson 06's music Transformer (relative attention) on the "
                                 "course's folk tunes", _build_transformer, _train_transformer,
                                 _transformer_check_data),
+    "bar_gan": Recipe("08_music_gan", "lesson 08's bar generator (a GAN conditioned on the previous bar) on the "
+                      "course's 4/4 chorales", _build_bar_gan, _train_bar_gan, _bar_gan_check_data),
 }

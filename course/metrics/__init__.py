@@ -1,0 +1,36 @@
+"""Evaluation: likelihood in nats per frame, and music statistics of generated pieces against the data's.
+
+Likelihood (lower is better)::
+
+    metrics.nll_per_frame(logits, rolls, mask)       # an independent-Bernoulli model's NLL, nats/frame
+    metrics.marginal_nll(train_rolls, test_rolls)    # the trivial floor: one fixed probability per key
+
+Music statistics (a roll is a ``(T, P)`` 0/1 array; a list of rolls counts all their frames together)::
+
+    metrics.polyphony(roll)              # mean number of sounding keys per frame
+    metrics.compare_stats(generated, reference)   # every statistic side by side
+
+Statistics of bars (an array ``(n_bars, steps_per_bar, n_pitches)``, lesson 08's music GAN)::
+
+    metrics.qualified_note_rate(bars)    # fraction of notes at least 3 steps long
+    metrics.compare_bars({"data": real, "GAN": fake}, "data")   # every bar statistic side by side
+
+The code lives in :mod:`.likelihood`, :mod:`.rolls` and :mod:`.bars`; every public name is here.
+
+Lesson: 04_polyphonic_chorales (also used by 08_music_gan and 09_capstone)
+"""
+from __future__ import annotations
+
+from .bars import (bar_polyphony, bar_stats, compare_bars, describe_bars, empty_bar_rate, in_scale_rate,
+                   pitch_class_distance, pitch_class_histogram_bars, qualified_note_rate, random_bars,
+                   shuffled_bars, used_pitch_classes)
+from .likelihood import marginal_nll, marginal_probs, nll_per_frame
+from .rolls import (compare_stats, describe_stats, empty_frame_rate, mean_note_length, music_stats, note_density,
+                    pitch_class_entropy, pitch_class_histogram, pitch_range, polyphony)
+
+__all__ = ["nll_per_frame", "marginal_probs", "marginal_nll", "polyphony", "empty_frame_rate", "note_density",
+           "mean_note_length", "pitch_range", "pitch_class_histogram", "pitch_class_entropy", "music_stats",
+           "compare_stats", "describe_stats",
+           "empty_bar_rate", "used_pitch_classes", "qualified_note_rate", "bar_polyphony", "in_scale_rate",
+           "pitch_class_histogram_bars", "pitch_class_distance", "bar_stats", "compare_bars", "describe_bars",
+           "random_bars", "shuffled_bars"]
