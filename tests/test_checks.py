@@ -461,3 +461,22 @@ def test_a_lesson_module_that_cannot_load_gives_one_fail_line(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(sys.modules["course.check"])
+
+
+def test_check_passed_and_choose_follow_the_last_result(capsys):
+    from course.checks import lesson_08
+
+    def right(bars):
+        return lesson_08.reference_empty_bar_rate(bars)
+
+    def wrong(bars):
+        return 1.0 - lesson_08.reference_empty_bar_rate(bars)
+
+    check.empty_bar_rate(wrong)
+    assert check.passed("empty_bar_rate") is False
+    assert check.choose("empty_bar_rate", wrong, right) is right
+    check.empty_bar_rate(right)
+    assert check.passed("empty_bar_rate") is True and check.passed("never_checked") is False
+    assert check.choose("empty_bar_rate", wrong, right) is wrong
+    out = capsys.readouterr().out
+    assert "using the course's empty_bar_rate" in out and "using your empty_bar_rate" in out

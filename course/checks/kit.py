@@ -130,7 +130,7 @@ def _draw(name: str, make: Callable) -> list:
 def _make_check(name: str, make, compare, hint: str, prepare, time_limit: float, inputs_unchanged: bool,
                 namespace: dict) -> tuple[Callable, Callable]:
     """The check function students call and its unguarded body, with every part bound now."""
-    guard, call, draw = _guarded, run_cases, _draw      # bound now: rebinding a module global changes nothing
+    guard, call, draw, results = _guarded, run_cases, _draw, _RESULTS   # bound now: rebinding a global changes nothing
 
     def run(*args) -> bool:
         if len(args) != 1:
@@ -142,8 +142,11 @@ def _make_check(name: str, make, compare, hint: str, prepare, time_limit: float,
             except CheckFailure as e:
                 print(f"FAIL {name}: case 'setup': {e}")
                 return False
-        return call(name, func, draw(name, make), compare=compare, hint=hint, namespace=namespace,
-                    time_limit_s=time_limit, check_inputs_unchanged=inputs_unchanged)
+        results[name] = False
+        ok = call(name, func, draw(name, make), compare=compare, hint=hint, namespace=namespace,
+                  time_limit_s=time_limit, check_inputs_unchanged=inputs_unchanged)
+        results[name] = bool(ok)
+        return ok
 
     def check(*args, **kwargs) -> None:
         guard(name, run, args, kwargs)
@@ -155,6 +158,25 @@ def _make_check(name: str, make, compare, hint: str, prepare, time_limit: float,
 
 
 EXERCISES: dict[str, Exercise] = {}
+_RESULTS: dict[str, bool] = {}      # each check's last result in this kernel: a convenience for the lesson, not a grade
+
+
+def passed(name: str) -> bool:
+    """Whether ``check.NAME`` passed the last time it ran in this kernel (False if it never ran)."""
+    return _RESULTS.get(name, False)
+
+
+def choose(name: str, yours: Callable, reference: Callable) -> Callable:
+    """``yours`` once ``check.NAME`` has passed in this kernel, else ``reference``; says which one it took.
+
+    Lessons build their final model from the student's own building blocks this way, and stay
+    runnable while an exercise is still unsolved.
+    """
+    if passed(name):
+        print(f"using your {name} (check.{name} passed)")
+        return yours
+    print(f"using the course's {name}: yours has not passed check.{name} yet")
+    return reference
 
 
 def exercise(fn: Callable | None = None, *, compare: Callable | None = None, hint: str = "", points: int = 1,
