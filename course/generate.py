@@ -196,7 +196,7 @@ def _model_device(model, device):
 def sample_tokens(model, prompt, steps: int, *, temperature: float = 1.0, top_k: int | None = None,
                   top_p: float | None = None, seed: int = 0, device=None, stop_token: int | None = None,
                   forbid: Iterable[int] = (), rules: Callable | None = None, until: Callable | None = None,
-                  context: int | None = None) -> np.ndarray:
+                  context: int | None = None, draw: Callable | None = None) -> np.ndarray:
     """Extend ``prompt`` by up to ``steps`` sampled tokens, one at a time, without gradients.
 
     Args:
@@ -212,6 +212,8 @@ def sample_tokens(model, prompt, steps: int, *, temperature: float = 1.0, top_k:
             for all; e.g. :func:`melody_rules` keeps melodies well formed.
         until: ``until(tokens_so_far) -> bool``: stop once it returns True (checked after each draw).
         context: stateless models see at most this many of the latest tokens (None: all).
+        draw: ``draw(logits (V,), temperature, top_k, generator) -> token id`` in place of :func:`sample_next`
+            (e.g. one built from a student's own temperature and top-k; ``top_p`` is then not applied).
 
     Returns:
         int64 array: the prompt followed by the sampled tokens.
@@ -262,7 +264,8 @@ def sample_tokens(model, prompt, steps: int, *, temperature: float = 1.0, top_k:
                     allowed = rules(tokens)
                     if allowed is not None:
                         z = z.masked_fill(~torch.as_tensor(allowed, dtype=torch.bool), float("-inf"))
-                nxt = int(sample_next(z, temperature, top_k, gen, top_p=top_p))
+                nxt = int(sample_next(z, temperature, top_k, gen, top_p=top_p) if draw is None
+                          else draw(z, temperature, top_k, gen))
                 tokens.append(nxt)
                 if (stop_token is not None and nxt == stop_token) or (until is not None and until(tokens)):
                     break
@@ -314,7 +317,7 @@ def _steps_per_bar(time_signature, steps_per_quarter: int) -> int:
 
 
 def _melody_from_prompt(model, prompt: list[int], *, bars, vocab, temperature, top_k, top_p, seed, device,
-                        qpm, time_signature, max_tokens):
+                        qpm, time_signature, max_tokens, draw=None):
     if isinstance(bars, bool) or not isinstance(bars, (int, float, np.integer, np.floating)) or not 0 < bars <= 256:
         raise CourseError(f"bars must be a number of bars between 0 and 256, got {bars!r}.")
     target = int(math.ceil(bars * _steps_per_bar(time_signature, vocab.steps_per_quarter)))
@@ -331,29 +334,29 @@ def _melody_from_prompt(model, prompt: list[int], *, bars, vocab, temperature, t
     steps = max_tokens if max_tokens is not None else 2 * target + 8
     toks = sample_tokens(model, prompt, steps, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                          device=device, stop_token=vocab.EOS, forbid=(vocab.PAD, vocab.BOS),
-                         rules=melody_rules(vocab), until=until)
+                         rules=melody_rules(vocab), until=until, draw=draw)
     return toks
 
 
 def sample_melody(model, *, bars: float = 8, temperature: float = 1.0, top_k: int | None = None,
                   top_p: float | None = None, seed: int = 0, vocab: MelodyVocab | None = None, device=None,
-                  qpm: float = 120.0, time_signature=(4, 4), max_tokens: int | None = None) -> Music:
+                  qpm: float = 120.0, time_signature=(4, 4), max_tokens: int | None = None, draw=None) -> Music:
     """A new melody from a melody model: start at BOS, sample well-formed tokens for about ``bars``
-    bars (or until EOS), decode.
+    bars (or until EOS), decode. ``draw``: see :func:`sample_tokens`.
 
     Lesson: 03_melody_lstm
     """
     vocab = vocab or MelodyVocab()
     toks = _melody_from_prompt(model, [vocab.BOS], bars=bars, vocab=vocab, temperature=temperature, top_k=top_k,
                                top_p=top_p, seed=seed, device=device, qpm=qpm, time_signature=time_signature,
-                               max_tokens=max_tokens)
+                               max_tokens=max_tokens, draw=draw)
     m = from_melody_tokens(toks, vocab, qpm=qpm, title=f"sample (T={temperature:g}, seed {seed})")
     return m.replace(time_signature=tuple(time_signature))
 
 
 def continue_melody(model, opening, *, bars: float = 4, temperature: float = 1.0, top_k: int | None = None,
                     top_p: float | None = None, seed: int = 0, vocab: MelodyVocab | None = None, device=None,
-                    include_opening: bool = True, max_tokens: int | None = None) -> Music:
+                    include_opening: bool = True, max_tokens: int | None = None, draw=None) -> Music:
     """Call and response: the model continues ``opening`` for about ``bars`` bars.
 
     Args:
@@ -361,7 +364,7 @@ def continue_melody(model, opening, *, bars: float = 4, temperature: float = 1.0
         opening: a monophonic :class:`~course.music.Music`, or note names such as ``"E4 G4 A4:2"``
             (read with ``course.music.from_text``). It is quantized to the vocabulary's grid.
         bars: length of the response, in bars of the opening's time signature.
-        temperature, top_k, top_p, seed: see :func:`sample_tokens`.
+        temperature, top_k, top_p, seed, draw: see :func:`sample_tokens`.
         include_opening: return the opening followed by the response (True) or the response alone.
 
     Returns:
@@ -379,7 +382,7 @@ def continue_melody(model, opening, *, bars: float = 4, temperature: float = 1.0
     prompt = to_melody_tokens(opening, vocab, bos=True, eos=False).tolist()
     toks = _melody_from_prompt(model, prompt, bars=bars, vocab=vocab, temperature=temperature, top_k=top_k,
                                top_p=top_p, seed=seed, device=device, qpm=opening.qpm,
-                               time_signature=opening.time_signature, max_tokens=max_tokens)
+                               time_signature=opening.time_signature, max_tokens=max_tokens, draw=draw)
     full = from_melody_tokens(toks, vocab, qpm=opening.qpm, title=opening.title or "call and response")
     full = full.replace(time_signature=opening.time_signature)
     if include_opening:

@@ -298,3 +298,12 @@ def test_the_repository_url_is_one_setting_in_pyproject(tmp_path):
     with pytest.raises(ValueError, match="github.com/OWNER/NAME"):
         transforms.repository(fork)
     assert transforms.repository(tmp_path / "missing.toml") == (transforms.DEFAULT_REPO_URL, "main")
+
+
+def test_no_notebook_text_holds_control_characters(repo_root):
+    """A stray form feed or backspace (a "\\frac" or "\\big" written in a plain Python string) breaks the maths."""
+    for folder in ("solutions", "notebooks"):
+        for path in sorted((repo_root / folder).glob("[0-9][0-9]_*.ipynb")):
+            for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+                bad = sorted({repr(ch) for ch in cell.source if ord(ch) < 32 and ch not in "\n\t"})
+                assert not bad, f"{folder}/{path.name} cell {i} holds control characters {bad}"

@@ -6,9 +6,7 @@ from course import music
 from course.checks import exercises_of, lesson_00, pass_line
 from exercise_helpers import contract_tests, peek_at_the_check, run_check, seen_then_graded, stub
 
-NAMES = ["pitch_range", "transpose_melody"]
-
-
+NAMES = ["pitch_range", "transpose_melody", "melody_intervals"]
 
 
 # ---------------------------------------------------------------- the solutions (as in the notebook)
@@ -22,7 +20,18 @@ def transpose_melody(melody, semitones):
     return melody.replace(notes=notes)
 
 
-SOLUTIONS = {"pitch_range": pitch_range, "transpose_melody": transpose_melody}
+def melody_intervals(melody):
+    pitches = [note.pitch for note in melody.notes]
+    return [b - a for a, b in zip(pitches, pitches[1:])]
+
+
+def melody_intervals_numpy(melody):                # another correct answer: an array, not a list
+    import numpy as np
+
+    return np.diff(melody.arrays()["pitch"])
+
+
+SOLUTIONS = {"pitch_range": pitch_range, "transpose_melody": transpose_melody, "melody_intervals": melody_intervals}
 
 
 # ---------------------------------------------------------------- plausible wrong answers
@@ -85,12 +94,44 @@ def transpose_drops_velocity(melody, semitones):   # a new Note with the default
     return melody.replace(notes=tuple(music.Note(n.pitch + semitones, n.start, n.end) for n in melody.notes))
 
 
+def intervals_backwards(melody):                   # this note minus the next
+    p = [n.pitch for n in melody.notes]
+    return [a - b for a, b in zip(p, p[1:])]
+
+
+def intervals_without_direction(melody):           # abs(): every step up
+    p = [n.pitch for n in melody.notes]
+    return [abs(b - a) for a, b in zip(p, p[1:])]
+
+
+def intervals_from_the_first_note(melody):         # each note against the first, not its neighbour
+    p = [n.pitch for n in melody.notes]
+    return [q - p[0] for q in p[1:]]
+
+
+def intervals_one_too_many(melody):                # the first note "moves" from 0 semitones
+    p = [n.pitch for n in melody.notes]
+    return [0] + [b - a for a, b in zip(p, p[1:])]
+
+
+def intervals_of_start_times(melody):              # the wrong field
+    s = [n.start for n in melody.notes]
+    return [b - a for a, b in zip(s, s[1:])]
+
+
+def intervals_wrap_around(melody):                 # a last interval back to the first note
+    p = [n.pitch for n in melody.notes]
+    return [b - a for a, b in zip(p, p[1:] + p[:1])]
+
+
 WRONG = {
     "pitch_range": [range_first_last, range_swapped, range_width, range_of_first_part, range_of_times,
                     peek_at_the_check],
     "transpose_melody": [transpose_loses_tempo, transpose_notes_list, transpose_first_note_only, transpose_octaves,
                          transpose_up_only, transpose_returns_input, transpose_drops_part, transpose_drops_velocity,
                          peek_at_the_check],
+    "melody_intervals": [intervals_backwards, intervals_without_direction, intervals_from_the_first_note,
+                         intervals_one_too_many, intervals_of_start_times, intervals_wrap_around, peek_at_the_check],
 }
 
 
@@ -116,6 +157,20 @@ def test_fail_lines_say_what_was_wrong():
     assert "one part only" in run_check("pitch_range", range_of_first_part)
     assert "you returned None" in run_check("pitch_range", peek_at_the_check)
     assert "expected a Music, got NoneType" in run_check("transpose_melody", peek_at_the_check)
+    assert "each note minus the next" in run_check("melody_intervals", intervals_backwards)
+    assert "without their direction" in run_check("melody_intervals", intervals_without_direction)
+    assert "from the first one" in run_check("melody_intervals", intervals_from_the_first_note)
+    assert "n - 1 intervals" in run_check("melody_intervals", intervals_one_too_many).split("Hint:")[0]
+    assert "n - 1 intervals" in run_check("melody_intervals", intervals_wrap_around).split("Hint:")[0]
+
+
+def test_another_correct_answer_passes_too():
+    assert run_check("melody_intervals", melody_intervals_numpy) == pass_line("melody_intervals")
+
+
+def test_a_transposition_keeps_the_intervals():
+    m = lesson_00._melody(lesson_00._TWINKLE)
+    assert melody_intervals(transpose_melody(m, -5)) == melody_intervals(m) == lesson_00.reference_melody_intervals(m)
 
 
 def test_a_lost_part_is_named_before_any_pitch_is_compared():
@@ -144,7 +199,7 @@ def test_the_stack_peeking_cheat_fails(name, seed, monkeypatch):
 @pytest.mark.parametrize("name", NAMES)
 def test_hints_do_not_give_the_code_away(name):
     hint = run_check(name, stub).split("Hint:", 1)[1]
-    for code in ("min(", "max(", "note.pitch", "_replace", "melody.replace", "+ semitones"):
+    for code in ("min(", "max(", "note.pitch", "_replace", "melody.replace", "+ semitones", "diff", "[1:]", "zip("):
         assert code not in hint, (code, hint)
 
 

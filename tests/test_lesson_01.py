@@ -11,12 +11,12 @@ from course.checks.guard import run_cases
 from course.checks.kit import Case, needs_case_compare
 from exercise_helpers import contract_tests, peek_at_the_check, run_check, seen_then_graded, stub
 
-NAMES = ["pitch_to_frequency", "seconds_to_steps", "pianoroll_to_notes", "melody_to_tokens"]
+NAMES = ["frequency_to_pitch", "seconds_to_steps", "pianoroll_to_notes", "melody_to_tokens"]
 
 
 # ---------------------------------------------------------------- the solutions (as in the notebook)
-def pitch_to_frequency(pitch):
-    return 440.0 * 2 ** ((pitch - 69) / 12)
+def frequency_to_pitch(frequency):
+    return round(69 + 12 * np.log2(frequency / 440))
 
 
 def seconds_to_steps(times, qpm, steps_per_quarter):
@@ -58,20 +58,32 @@ def melody_to_tokens(notes):
     return tokens
 
 
-SOLUTIONS = {f.__name__: f for f in [pitch_to_frequency, seconds_to_steps, pianoroll_to_notes, melody_to_tokens]}
+SOLUTIONS = {f.__name__: f for f in [frequency_to_pitch, seconds_to_steps, pianoroll_to_notes, melody_to_tokens]}
 
 
 # ---------------------------------------------------------------- plausible wrong implementations
-def freq_middle_c_reference(pitch):
-    return 440.0 * 2 ** ((pitch - 60) / 12)          # A4 is 69, not 60
+def pitch_natural_log(frequency):
+    return round(69 + 12 * np.log(frequency / 440))     # ln, not log2
 
 
-def freq_integer_division(pitch):
-    return 440.0 * 2 ** ((pitch - 69) // 12)         # only whole octaves
+def pitch_int_cut(frequency):
+    return int(69 + 12 * np.log2(frequency / 440))      # int() cuts the fraction off
 
 
-def freq_missing_brackets(pitch):
-    return 440.0 * 2 ** (pitch - 69) / 12            # precedence: 2**(p-69) / 12
+def pitch_not_rounded(frequency):
+    return 69 + 12 * np.log2(frequency / 440)           # the exact, fractional pitch
+
+
+def pitch_from_middle_c(frequency):
+    return round(60 + 12 * np.log2(frequency / 440))    # counts from 60, not 69
+
+
+def pitch_log10(frequency):
+    return round(69 + 12 * np.log10(frequency / 440))   # another wrong base: no message of its own
+
+
+def pitch_as_a_name(frequency):
+    return music.pitch_name(round(69 + 12 * np.log2(frequency / 440)))
 
 
 def steps_forgot_per_minute(times, qpm, steps_per_quarter):
@@ -158,7 +170,8 @@ def roll_unsorted(roll, low):                       # the right notes, column by
 
 
 WRONG = {
-    "pitch_to_frequency": [freq_middle_c_reference, freq_integer_division, freq_missing_brackets, peek_at_the_check],
+    "frequency_to_pitch": [pitch_natural_log, pitch_int_cut, pitch_not_rounded, pitch_from_middle_c, pitch_log10,
+                           pitch_as_a_name, peek_at_the_check],
     "seconds_to_steps": [steps_forgot_per_minute, steps_truncated, steps_seconds_per_quarter, steps_numpy_round,
                          steps_python_round, steps_float_result, peek_at_the_check],
     "pianoroll_to_notes": [roll_one_note_per_cell, roll_drops_last_note, roll_inclusive_end, roll_forgot_low,
@@ -169,9 +182,11 @@ WRONG = {
 
 # what the fail line says for these (the hint itself stays general)
 MESSAGES = {
-    freq_middle_c_reference: "A4 (MIDI 69)",
-    freq_integer_division: "whole octaves",
-    freq_missing_brackets: "brackets",
+    pitch_natural_log: "base-2 logarithm",
+    pitch_int_cut: "cut the fraction off",
+    pitch_not_rounded: "take the nearest one",
+    pitch_from_middle_c: "A4 (MIDI 69)",
+    pitch_as_a_name: "return one number",
     steps_forgot_per_minute: "60 times too many",
     steps_truncated: "cut the fraction off",
     steps_numpy_round: "half-way between two steps",
@@ -215,7 +230,9 @@ def test_reference_answers_agree_with_the_music_module():
     notes = lesson_01.reference_pianoroll_to_notes(roll, 60)
     assert notes == [(60, 0, 4), (64, 4, 12), (67, 12, 20)]      # the repeated E4s merged
     assert lesson_01.reference_melody_to_tokens([(60, 0, 4), (64, 6, 8)]) == ["C4", "d4", "REST", "d2", "E4", "d2"]
-    assert lesson_01.reference_pitch_to_frequency(69) == 440.0
+    assert [lesson_01.reference_frequency_to_pitch(f) for f in (440.0, 445.0, 430.0, 261.63, 27.5)] == [69, 69, 69, 60, 21]
+    freqs = 440.0 * 2.0 ** ((np.arange(128) - 69) / 12)
+    assert [lesson_01.reference_frequency_to_pitch(f) for f in freqs] == list(range(128))
     np.testing.assert_array_equal(lesson_01.reference_seconds_to_steps([0.0, 0.25, 0.51], 120, 4), [0, 2, 4])
 
 
@@ -231,8 +248,8 @@ def _holding_case(name, *args, expected):
 
 def test_the_stack_peeking_cheat_would_pass_a_check_that_held_its_answers(capsys):
     """So its failing above means the answers are out of reach, not that the cheat is broken."""
-    holding = [_holding_case("A4", 69, expected=440.0), _holding_case("A5", 81, expected=880.0)]
-    assert run_cases("pitch_to_frequency", peek_at_the_check, holding, compare=lesson_01.pitch_to_frequency.compare)
+    holding = [_holding_case("A4", 440.0, expected=69), _holding_case("A5", 880.0, expected=81)]
+    assert run_cases("frequency_to_pitch", peek_at_the_check, holding, compare=lesson_01.frequency_to_pitch.compare)
     assert capsys.readouterr().out.startswith("PASS")
 
 
@@ -258,9 +275,23 @@ def test_halves_round_up():
 def test_hints_do_not_give_the_code_away(name):
     line = run_check(name, stub)
     hint = line.split("Hint:", 1)[1]
-    for code in ("440 * 2", "** (", "np.floor", "+ 0.5", "pitch_name(", "low + column", "'d32'", "sort by ("):
+    for code in ("440 * 2", "** (", "log2(", "69 +", "round(", "np.floor", "+ 0.5", "pitch_name(", "low + column", "'d32'", "sort by ("):
         assert code not in hint, (code, hint)
 
 
 test_solution_passes, test_stub_fails, test_wrong_implementation_fails = contract_tests(
     NAMES, SOLUTIONS, WRONG, expected_message=MESSAGES)
+
+
+@pytest.mark.parametrize("seed", [None, "spring-term", "resit"])
+def test_frequency_cases_never_sit_half_way_between_two_keys(seed, monkeypatch):
+    """So rounding halves up, to even or away from zero all give the same key."""
+    if seed is None:
+        monkeypatch.delenv("COURSE_GRADING_SEED", raising=False)
+    else:
+        monkeypatch.setenv("COURSE_GRADING_SEED", seed)
+    for c in lesson_01.frequency_to_pitch.cases():
+        x = 69 + 12 * np.log2(c.args[0] / 440)
+        assert abs(x - np.floor(x) - 0.5) > 0.05, (c.name, x)
+    flat = [c for c in lesson_01.frequency_to_pitch.cases() if "flat" in c.name]
+    assert flat and pitch_int_cut(*flat[0].args) != frequency_to_pitch(*flat[0].args)

@@ -151,3 +151,23 @@ def test_statistics_bad_input():
         metrics.polyphony([])
     with pytest.raises(CourseError):
         metrics.polyphony(np.zeros(5))
+
+
+def test_keys_per_frame_spread_and_four_voice_share_by_hand():
+    from course.metrics import rolls
+    a = np.zeros((3, 88))
+    a[0, [40, 44, 47, 52]] = 1                         # four keys
+    a[1, [40, 44]] = 1                                 # two
+    b = np.zeros((1, 88))
+    b[0, [30, 40, 44, 47, 52, 59]] = 1                 # six
+    assert rolls.keys_per_frame([a, b]).tolist() == [4, 2, 0, 6]
+    assert rolls.polyphony_std([a, b]) == pytest.approx(np.std([4, 2, 0, 6]))
+    assert rolls.polyphony_std(np.ones((5, 88))) == 0.0
+    assert rolls.polyphony_rate([a, b]) == pytest.approx(1 / 4)
+    assert rolls.polyphony_rate([a, b], n=0) == pytest.approx(1 / 4)
+    assert rolls.polyphony_rate(a, n=3) == 0.0
+    assert np.mean(rolls.keys_per_frame([a, b])) == pytest.approx(metrics.polyphony([a, b]))
+    with pytest.raises(CourseError):
+        rolls.polyphony_rate(a, n=2.5)
+    with pytest.raises(CourseError):
+        rolls.keys_per_frame([])

@@ -1,4 +1,4 @@
-"""Checks for lesson 00, welcome: the range of a melody, and transposing it.
+"""Checks for lesson 00, welcome: the range of a melody, transposing it, and its intervals.
 
 Written with the check kit (:mod:`course.checks.kit`): each ``@exercise`` function builds the cases
 (fixed ones plus random ones from the generator it is handed); expected answers are computed with
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import music
-from .kit import Case, CheckFailure, close, exercise, short
+from .kit import Case, CheckFailure, against, close, exercise, short
 
 LESSON = "00_welcome"
 
@@ -168,3 +168,84 @@ def transpose_melody(r):
     for i in range(4):
         cases.append(Case(f"random #{i + 1}", _random_melody(r, int(r.integers(6, 16))), int(r.integers(-11, 12))))
     return cases
+
+
+# ---------------------------------------------------------------------------- melody_intervals
+def reference_melody_intervals(melody: music.Music) -> list[int]:
+    """The steps from each note of a one-part melody to the next, in semitones (up positive):
+    ``n`` notes give ``n - 1`` intervals."""
+    p = melody.arrays()["pitch"].astype(int)
+    return [int(b - a) for a, b in zip(p[:-1], p[1:])]
+
+
+def _pitches(melody: music.Music) -> list[int]:
+    return [int(n.pitch) for n in melody.notes]
+
+
+def _intervals_reversed(melody):
+    p = _pitches(melody)
+    return [a - b for a, b in zip(p[:-1], p[1:])]
+
+
+def _intervals_unsigned(melody):
+    return [abs(i) for i in reference_melody_intervals(melody)]
+
+
+def _intervals_from_first(melody):
+    p = _pitches(melody)
+    return [q - p[0] for q in p[1:]]
+
+
+def _intervals_leading_zero(melody):
+    return [0] + reference_melody_intervals(melody)
+
+
+INTERVAL_MISTAKES = {
+    _intervals_reversed: "that is each note minus the next one: an interval goes from this note to the next, "
+                         "so a step up is positive",
+    _intervals_unsigned: "those are the sizes without their direction: a step down is negative",
+    _intervals_from_first: "that measures every note from the first one; an interval is from one note to the next",
+    _intervals_leading_zero: "the first note has no note before it: n notes have n - 1 intervals",
+}
+
+
+def _as_int_list(got):
+    if isinstance(got, str) or not hasattr(got, "__len__"):
+        raise CheckFailure(f"return a list of whole numbers (semitones), one per pair of neighbouring notes; "
+                           f"you returned {short(got)}")
+    out = []
+    for v in list(got):
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise CheckFailure(f"return whole numbers of semitones; your list holds {short(v)}") from None
+        out.append(v if isinstance(v, (bool, np.bool_)) else int(x) if x.is_integer() else x)
+    return out
+
+
+_intervals = against(reference_melody_intervals, INTERVAL_MISTAKES, rtol=0, atol=1e-9, convert=_as_int_list)
+
+
+def _compare_intervals(got, melody):
+    try:
+        _intervals(got, melody)
+    except CheckFailure as e:
+        text = str(e)
+        if "n - 1" not in text and hasattr(got, "__len__") and len(got) == len(melody.notes) > 0:
+            raise CheckFailure(f"{text.rstrip('. ')}; one interval per pair of neighbouring notes: "
+                               "n notes have n - 1 intervals") from None
+        raise
+
+
+@exercise(compare=_compare_intervals,
+          hint="an interval is how far the next note lies from this one, in semitones: up is positive, down "
+               "negative, a repeated note 0; n notes have n - 1 intervals")
+def melody_intervals(r):
+    """Check ``melody_intervals(melody) -> list of ints`` (semitones from each note to the next)."""
+    cases = [
+        Case("Twinkle, twinkle", _melody(_TWINKLE, title="twinkle")),
+        Case("leaps up and down", _melody([(64, 0, 1), (79, 1, 1), (55, 2, 1), (62, 3, 1), (64, 4, 2)])),
+        Case("a scale down", _melody([(72 - s, i, 1) for i, s in enumerate([0, 1, 3, 5, 7, 8, 10, 12])])),
+        Case("a single note", _melody([(69, 0, 1)])),
+    ]
+    return cases + [Case(f"random #{i + 1}", _random_melody(r, int(r.integers(6, 16)))) for i in range(4)]

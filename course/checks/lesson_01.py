@@ -1,4 +1,4 @@
-"""Checks for lesson 01, music as data: pitch to frequency, seconds to grid steps,
+"""Checks for lesson 01, music as data: frequency to pitch, seconds to grid steps,
 piano roll back to notes, a melody as tokens.
 
 Written with the check kit (:mod:`course.checks.kit`): each ``@exercise`` function builds the cases
@@ -13,59 +13,71 @@ from __future__ import annotations
 import numpy as np
 
 from .. import music
-from .kit import Case, CheckFailure, against, close, exercise
+from .kit import Case, CheckFailure, against, close, exercise, number
 
 LESSON = "01_music_as_data"
 
 
-# ---------------------------------------------------------------------------- pitch_to_frequency
-def reference_pitch_to_frequency(pitch) -> float:
-    """Equal temperament with A4 (MIDI 69) at 440 Hz: ``f = 440 * 2 ** ((p - 69) / 12)``."""
-    return float(440.0 * 2.0 ** ((float(pitch) - 69.0) / 12.0))
+# ---------------------------------------------------------------------------- frequency_to_pitch
+def _exact_pitch(frequency) -> float:
+    return 69.0 + 12.0 * float(np.log2(float(frequency) / 440.0))
 
 
-def _freq_whole_octaves(pitch):
-    return 440.0 * 2.0 ** ((pitch - 69) // 12)
+def reference_frequency_to_pitch(frequency) -> int:
+    """The nearest MIDI pitch of a frequency in Hz (equal temperament, A4 = MIDI 69 = 440 Hz):
+    ``p = 69 + 12 log2(f / 440)``, rounded to the nearest whole number."""
+    return int(np.floor(_exact_pitch(frequency) + 0.5))
 
 
-def _freq_from_middle_c(pitch):
-    return 440.0 * 2.0 ** ((pitch - 60) / 12)
+def _pitch_natural_log(frequency):
+    return int(np.floor(69.0 + 12.0 * np.log(frequency / 440.0) + 0.5))
 
 
-def _freq_divided_by_12(pitch):
-    return 440.0 * 2.0 ** (pitch - 69) / 12
+def _pitch_truncated(frequency):
+    return int(_exact_pitch(frequency))
 
 
-def _freq_octave_per_semitone(pitch):
-    return 440.0 * 2.0 ** (pitch - 69)
+def _pitch_unrounded(frequency):
+    return _exact_pitch(frequency)
 
 
-_BRACKETS = ("one semitone multiplies the frequency by the twelfth root of 2, not by 2 "
-             "(check where the brackets of the exponent go)")
-_frequency = against(reference_pitch_to_frequency, rtol=1e-6, atol=1e-9, mistakes={
-    _freq_whole_octaves: "your frequencies jump by whole octaves: a pitch between two A's needs a "
-                         "fractional power of 2 (// throws the fraction away)",
-    _freq_from_middle_c: "count the semitones from A4 (MIDI 69), the note tuned to 440 Hz",
-    _freq_divided_by_12: _BRACKETS,
-    _freq_octave_per_semitone: _BRACKETS,
-})
+def _pitch_from_middle_c(frequency):
+    return int(np.floor(60.0 + 12.0 * np.log2(frequency / 440.0) + 0.5))
 
 
-def _compare_frequency(got, pitch):
-    if got is None:     # the wording of compare_values, which this check always used (against's differs)
-        raise CheckFailure("your function returned None; did you forget `return`?")
-    _frequency(got, pitch)
+def _pitch_from_frequency_formula(frequency):      # the forward formula applied to the frequency
+    return 440.0 * 2.0 ** ((frequency - 69.0) / 12.0)
 
 
-@exercise(compare=_compare_frequency,
-          hint="A4 = MIDI 69 = 440 Hz, and every semitone multiplies the frequency by the same factor, "
-               "so that 12 semitones (an octave) double it")
-def pitch_to_frequency(r):
-    """Check ``pitch_to_frequency(pitch) -> float`` (Hz, equal temperament, A4 = 440 Hz)."""
-    fixed = [("A4 = 69", 69), ("A5 = 81, an octave up", 81), ("middle C = 60", 60), ("E2 = 40", 40),
-             ("lowest MIDI pitch 0", 0), ("C#6 = 85", 85)]
-    cases = [Case(name, p) for name, p in fixed]
-    return cases + [Case(f"random #{i + 1}", int(p)) for i, p in enumerate(r.integers(0, 128, size=4).tolist())]
+FREQUENCY_MISTAKES = {
+    _pitch_unrounded: "that is the exact pitch, with a fraction; a key is a whole MIDI number: take the nearest one",
+    _pitch_truncated: "you cut the fraction off, so a note a little flat lands a semitone low: take the nearest pitch",
+    _pitch_natural_log: "an octave doubles the frequency, so octaves are counted with the base-2 logarithm, "
+                        "not the natural one",
+    _pitch_from_middle_c: "count the semitones from A4 (MIDI 69), the note tuned to 440 Hz",
+    _pitch_from_frequency_formula: "that is the frequency formula itself, applied to a frequency; solve it for the "
+                                   "pitch instead",
+}
+
+
+def _pitch_number(got) -> float:
+    return number(got, unit="a MIDI pitch")
+
+
+@exercise(compare=against(reference_frequency_to_pitch, FREQUENCY_MISTAKES, rtol=0, atol=1e-9, convert=_pitch_number),
+          hint="solve the frequency formula for the pitch: how many octaves above or below 440 Hz is the frequency "
+               "(a logarithm), times 12 semitones each, counted from A4 = 69; then take the nearest whole pitch")
+def frequency_to_pitch(r):
+    """Check ``frequency_to_pitch(frequency) -> int``: the nearest MIDI pitch (A4 = 69 = 440 Hz)."""
+    fixed = [("440 Hz (A4)", 440.0), ("880 Hz, an octave up", 880.0), ("261.63 Hz (middle C)", 261.63),
+             ("445 Hz, an A tuned a little sharp", 445.0), ("430 Hz, an A tuned a little flat", 430.0),
+             ("27.5 Hz (A0, the lowest piano key)", 27.5), ("4186 Hz (C8, the highest piano key)", 4186.01),
+             ("8.2 Hz (MIDI 0)", 8.2)]
+    cases = [Case(name, f) for name, f in fixed]
+    for i in range(4):
+        p, cents = int(r.integers(0, 128)), float(r.uniform(-40.0, 40.0))   # never half-way between two keys
+        cases.append(Case(f"random #{i + 1}", round(440.0 * 2.0 ** ((p + cents / 100.0 - 69.0) / 12.0), 4)))
+    return cases
 
 
 # ---------------------------------------------------------------------------- seconds_to_steps

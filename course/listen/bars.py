@@ -174,7 +174,8 @@ class BarScrubber(_scrubber_base()):
     def png(self, i: int) -> bytes:
         if i not in self._png:
             step, bars = self.snapshots[i]
-            fig, _ = plot_bars(bars, self.low, title=f"generator step {step}", figsize=self.figsize)
+            fig = new_figure(self.figsize)                  # not a pyplot figure: nothing left to show twice
+            plot_bars(bars, self.low, ax=fig.add_subplot(1, 1, 1), title=f"generator step {step}")
             self._png[i] = png_bytes(fig)
         return self._png[i]
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import CourseError
 from ..music.pianoroll import PIANO_LOW
 
-__all__ = ["polyphony", "empty_frame_rate", "note_density", "mean_note_length", "pitch_range",
+__all__ = ["polyphony", "keys_per_frame", "polyphony_std", "polyphony_rate", "empty_frame_rate", "note_density", "mean_note_length", "pitch_range",
            "pitch_class_histogram", "pitch_class_entropy", "music_stats", "compare_stats", "describe_stats"]
 
 
@@ -41,6 +41,32 @@ def polyphony(roll) -> float:
     """Mean number of sounding keys per frame (all frames, silent ones included). Lesson: 04_polyphonic_chorales"""
     frames = np.concatenate(_list(roll, "polyphony"))
     return float(frames.sum(1).mean())
+
+
+def keys_per_frame(roll) -> np.ndarray:
+    """The number of sounding keys in every frame, all rolls' frames in a row: ``(total frames,)`` ints.
+
+    Lesson: 04_polyphonic_chorales
+    """
+    return np.concatenate(_list(roll, "keys_per_frame")).sum(1).astype(np.int64)
+
+
+def polyphony_std(roll) -> float:
+    """Standard deviation of the number of sounding keys per frame (the spread around :func:`polyphony`).
+
+    Lesson: 04_polyphonic_chorales
+    """
+    return float(keys_per_frame(roll).std())
+
+
+def polyphony_rate(roll, n: int = 4) -> float:
+    """Fraction of frames in which exactly ``n`` keys sound (``n=4``: four-voice frames).
+
+    Lesson: 04_polyphonic_chorales
+    """
+    if int(n) != n or n < 0:
+        raise CourseError(f"polyphony_rate: n is a number of keys, a whole number >= 0; got {n!r}.")
+    return float((keys_per_frame(roll) == int(n)).mean())
 
 
 def empty_frame_rate(roll) -> float:

@@ -112,7 +112,7 @@ class BarGenerator(tnn.Module):
 
 
 class MinibatchStd(tnn.Module):
-    """Append one channel: the features' standard deviation across the batch, averaged (Karras et al. 2018).
+    """Append one channel: the minibatch standard deviation of the features, averaged (Karras et al. 2018).
 
     A batch of near-identical fakes has a small spread where real bars have a large one, so the critic
     can see mode collapse and the generator is pushed towards variety. ``(B, C, T) -> (B, C + 1, T)``.
@@ -121,7 +121,7 @@ class MinibatchStd(tnn.Module):
     """
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        spread = h.std(0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
+        spread = (h.var(0, unbiased=False) + 1e-8).sqrt().mean()                 # 1e-8: a finite gradient at 0
         return torch.cat([h, spread.expand(len(h), 1, h.shape[2])], 1)
 
 
