@@ -298,3 +298,26 @@ def test_checks_do_not_change_the_global_random_state():
 
 test_solution_passes, test_stub_fails, test_wrong_implementation_fails = contract_tests(
     NAMES, SOLUTIONS, WRONG, expected_message=EXPECTED_MESSAGE)
+
+
+# ---------------------------------------------------------------- the stored outputs of the solution notebook
+def _stored_text(repo_root, marker):
+    """The stored stdout of the one code cell of solutions/04 whose source contains ``marker``."""
+    import json
+
+    nb = json.loads((repo_root / "solutions" / "04_polyphonic_chorales.ipynb").read_text(encoding="utf-8"))
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code" and marker in "".join(c["source"])]
+    assert len(cells) == 1, f"expected one cell printing {marker!r}, found {len(cells)}"
+    return "".join("".join(o.get("text", "")) for o in cells[0].get("outputs", []) if o.get("name") == "stdout")
+
+
+def test_stored_final_nlls_of_both_models_beat_the_stored_floor(repo_root):
+    import re
+
+    text = _stored_text(repo_root, "test NLL in nats per frame: per-key marginal floor")
+    found = re.search(r"per-key marginal floor ([\d.]+), PolyLSTM ([\d.]+), PolyNADE ([\d.]+)", text)
+    assert found, f"no stored NLL line in: {text!r}"
+    floor, lstm, nade = map(float, found.groups())
+    assert 12 < floor < 14                                 # the marginal of the course's chorales: 12.73
+    assert lstm < floor and nade < floor                   # every model must beat the floor
+    assert nade < lstm - 1.0                               # the prose: within-frame keys gain more than a nat

@@ -26,11 +26,12 @@ from .bars import (bar_polyphony, bar_stats, compare_bars, describe_bars, empty_
                    shuffled_bars, used_pitch_classes)
 from .likelihood import marginal_nll, marginal_probs, nll_per_frame
 from .rolls import (compare_stats, describe_stats, empty_frame_rate, mean_note_length, music_stats, note_density,
-                    pitch_class_entropy, pitch_class_histogram, pitch_range, polyphony)
+                    pitch_class_entropy, pitch_class_histogram, pitch_range, keys_per_frame, polyphony,
+                    polyphony_rate, polyphony_std)
 
 __all__ = ["nll_per_frame", "marginal_probs", "marginal_nll", "polyphony", "empty_frame_rate", "note_density",
            "mean_note_length", "pitch_range", "pitch_class_histogram", "pitch_class_entropy", "music_stats",
-           "compare_stats", "describe_stats",
+           "compare_stats", "describe_stats", "keys_per_frame", "polyphony_std", "polyphony_rate",
            "empty_bar_rate", "used_pitch_classes", "qualified_note_rate", "bar_polyphony", "in_scale_rate",
            "pitch_class_histogram_bars", "pitch_class_distance", "bar_stats", "compare_bars", "describe_bars",
            "random_bars", "shuffled_bars"]

@@ -16,8 +16,9 @@ import numpy as np
 from ..errors import CourseError
 from ..music.pianoroll import PIANO_LOW
 
-__all__ = ["polyphony", "keys_per_frame", "polyphony_std", "polyphony_rate", "empty_frame_rate", "note_density", "mean_note_length", "pitch_range",
-           "pitch_class_histogram", "pitch_class_entropy", "music_stats", "compare_stats", "describe_stats"]
+__all__ = ["polyphony", "keys_per_frame", "polyphony_std", "polyphony_rate", "empty_frame_rate", "note_density",
+           "mean_note_length", "pitch_range", "pitch_class_histogram", "pitch_class_entropy", "music_stats",
+           "compare_stats", "describe_stats"]
 
 
 def _list(rolls, what: str) -> list[np.ndarray]:

@@ -7,8 +7,8 @@ Both models read the previous frames with an LSTM and predict the next frame:
   ``p(v_t | v_<t) = prod_k Bernoulli(v_tk; sigmoid(logit_tk))``.
 - :class:`PolyNADE` lifts that assumption: inside a frame, key ``k`` is predicted from the
   LSTM state *and* the keys below it, ``p(v_t | v_<t) = prod_k p(v_tk | v_t,<k, h_t)``, with a
-  NADE (Larochelle & Murray, 2011) whose biases come from the LSTM, as in the RNN-NADE of
-  Boulanger-Lewandowski, Bengio & Vincent (2012).
+  NADE (Larochelle & Murray, 2011) whose biases come from the LSTM: an LSTM-NADE, the LSTM version of the
+  RNN-NADE of Boulanger-Lewandowski, Bengio & Vincent (2012), which conditions its NADE on a plain RNN.
 
 Both share one batch format and one loss protocol: ``loss_fn(model, batch)`` returns
 ``(summed NLL in nats, number of frames)`` over the non-padded frames, so
@@ -141,7 +141,7 @@ class PolyNADE(PolyLSTM):
         c, N = config, config.nade_hidden
         # self.out (from PolyLSTM) gives the visible biases b from h_t
         self.to_c = nn.Linear(c.hidden, N)                      # hidden biases c from h_t
-        self.W = nn.Parameter(torch.randn(c.n_keys, N) * 0.05)  # (P, N): column j of the math's W, as rows
+        self.W = nn.Parameter(torch.randn(c.n_keys, N) * 0.05)  # (P, N): row j is W_{j,:}, as in the lesson
         self.U = nn.Parameter(torch.randn(c.n_keys, N) * 0.05)  # (P, N): output weights of key k
 
     def conditional_logits(self, h: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
