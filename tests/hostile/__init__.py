@@ -234,15 +234,16 @@ def attacks(lesson_nb) -> dict[str, object]:
 
 
 ATTACKS_EXPECTED = {
-    "a1_finalizer": {"*": "failed"},
-    "a2_int_subclass": {"*": "failed"},
-    "a3_patch_course": {"pitch_range": "passed", "transpose_melody": "tampered"},   # patched after pitch_range's check
+    "a1_finalizer": {"*": "failed", "melody_intervals": "passed"},       # the third exercise is left honest
+    "a2_int_subclass": {"*": "failed", "melody_intervals": "passed"},
+    "a3_patch_course": {"pitch_range": "passed", "transpose_melody": "tampered",   # patched after pitch_range's check
+                        "melody_intervals": "tampered"},
     "a4_patch_reference": {"*": "tampered"},
     "a5_forged_recorder": {"*": "failed"},
-    "a6_kept_reference": {"pitch_range": "failed", "transpose_melody": "passed"},
-    "nested_check": {"pitch_range": "tampered", "transpose_melody": "passed"},
-    "second_run": {"pitch_range": "tampered", "transpose_melody": "passed"},
-    "a7_check_attributes": {"pitch_range": "passed", "transpose_melody": "failed"},
+    "a6_kept_reference": {"pitch_range": "failed", "*": "passed"},
+    "nested_check": {"pitch_range": "tampered", "*": "passed"},
+    "second_run": {"pitch_range": "tampered", "*": "passed"},
+    "a7_check_attributes": {"transpose_melody": "failed", "*": "passed"},
     "a8_closure_swap": {"*": "tampered"},             # the scan names .cell_contents; the verifier sees the swap
     "deep_cell": {"*": "passed"},
     "fp_loop_variable": {"*": "passed"},
@@ -304,21 +305,21 @@ def hostile(lesson_nb, outside: Path | None = None) -> dict[str, object]:
 EXPECTED = {
     "honest": {"*": "passed"},
     "stub": {"*": "failed"},
-    "wrong": {"*": "failed"},
+    "wrong": {"*": "failed", "melody_intervals": "passed"},      # only the first two exercises are wrong
     "loop_cell": {"*": "passed"},
-    "loop_stubborn": {"pitch_range": "error", "transpose_melody": "error"},
-    "loop_in_function": {"pitch_range": "failed", "transpose_melody": "passed"},
+    "loop_stubborn": {"*": "error"},
+    "loop_in_function": {"pitch_range": "failed", "*": "passed"},
     "sys_exit": {"*": "passed"},
-    "os_exit": {"pitch_range": "error", "transpose_melody": "error"},
-    "kill_kernel": {"pitch_range": "error", "transpose_melody": "error"},
+    "os_exit": {"*": "error"},
+    "kill_kernel": {"*": "error"},
     "print_100mb": {"*": "passed"},
     "print_100mb_fd": {"*": "passed"},
     "memory_hog": {"*": "passed"},
-    "rebind_check": {"pitch_range": "tampered", "transpose_melody": "passed"},
+    "rebind_check": {"pitch_range": "tampered", "*": "passed"},
     "patch_builtins": {"*": "tampered"},
     "patch_checking": {"*": "tampered"},
-    "silent_hook": {"pitch_range": "tampered", "transpose_melody": "passed"},
-    "pass_by_hand": {"pitch_range": "tampered", "transpose_melody": "passed"},
+    "silent_hook": {"pitch_range": "tampered", "*": "passed"},
+    "pass_by_hand": {"pitch_range": "tampered", "*": "passed"},
     "deleted_check": {"*": "passed"},
     "write_outside": {"*": "passed"},
     "malformed_json": {"-": "invalid"},
