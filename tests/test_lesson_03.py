@@ -387,3 +387,13 @@ def test_grading_seed_changes_the_model_sizes(monkeypatch):
 
 test_solution_passes, test_stub_fails, test_wrong_implementation_fails = contract_tests(
     NAMES, SOLUTIONS, WRONG, stubs={"melody_lm": StubLM}, expected_message=EXPECTED_MESSAGE)
+
+
+def test_the_lessons_draw_from_the_exercises_samples_what_generate_samples():
+    from course import generate, music, nn as course_nn
+    m, v = course_nn.melody.MelodyLSTM(emb=8, hidden=16, layers=1, dropout=0.0), music.MelodyVocab()
+    draw = lambda z, t, k, g: torch.multinomial(torch.softmax(generate.top_k_filter(z, k) / t, -1), 1, generator=g)[0]
+    for t, k in [(1.0, None), (0.7, 5), (1.5, 20)]:       # the notebook's draw: top-k, temperature, a draw
+        knobs = dict(temperature=t, top_k=k, seed=3, rules=generate.melody_rules(v), forbid=(v.PAD, v.BOS))
+        ours, theirs = (generate.sample_tokens(m, [v.BOS], 40, draw=d, **knobs) for d in (draw, None))
+        assert ours.tolist() == theirs.tolist()
