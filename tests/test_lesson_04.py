@@ -48,18 +48,18 @@ SOLUTIONS = {"bernoulli_nll_per_frame": bernoulli_nll_per_frame, "marginal_basel
 
 # ---------------------------------------------------------------- other right answers
 def nll_with_a_loop(logits, rolls, mask):
-    total, count = 0.0, 0
+    # written independently of the solution: a loop over the real frames, summing tensors (not .item())
+    frame_costs = []
     for b in range(logits.shape[0]):
         for t in range(logits.shape[1]):
             if mask[b, t]:
-                total += F.binary_cross_entropy_with_logits(logits[b, t], rolls[b, t], reduction="sum").item()
-                count += 1
-    return total / count
+                frame_costs.append(F.binary_cross_entropy_with_logits(logits[b, t], rolls[b, t], reduction="sum"))
+    return torch.stack(frame_costs).mean()
 
 
 def nll_logsigmoid(logits, rolls, mask):
     ll = rolls * F.logsigmoid(logits) + (1 - rolls) * F.logsigmoid(-logits)
-    return -(ll.sum(-1)[mask]).mean().item()
+    return -(ll.sum(-1)[mask]).mean()
 
 
 def mask_bool(n):
@@ -110,6 +110,30 @@ def nll_in_bits(logits, rolls, mask):
 
 def nll_wrong_sign(logits, rolls, mask):
     return -bernoulli_nll_per_frame(logits, rolls, mask)
+
+
+# right values, but no gradient reaches the logits: section 4's training would crash in backward()
+def nll_returns_float(logits, rolls, mask):
+    return float(bernoulli_nll_per_frame(logits, rolls, mask))
+
+
+def nll_returns_item(logits, rolls, mask):
+    return bernoulli_nll_per_frame(logits, rolls, mask).item()
+
+
+def nll_detached(logits, rolls, mask):
+    return bernoulli_nll_per_frame(logits.detach(), rolls, mask)
+
+
+def nll_new_leaf_tensor(logits, rolls, mask):
+    return torch.tensor(float(bernoulli_nll_per_frame(logits, rolls, mask)), requires_grad=True)
+
+
+def nll_in_numpy(logits, rolls, mask):
+    z = logits.detach().numpy().astype(np.float64)
+    v, m = rolls.numpy().astype(np.float64), mask.numpy()
+    per_frame = (np.logaddexp(0, z) - v * z).sum(-1)        # softplus(z) - v z, the BCE from logits
+    return per_frame[m].mean()                             # a NumPy float64, no gradient
 
 
 def marginal_no_smoothing(train_rolls, test_rolls, smoothing=1.0):
@@ -219,7 +243,8 @@ def sample_logit_as_probability(next_logit, n_keys, uniform):
 
 WRONG = {
     "bernoulli_nll_per_frame": [nll_mean_over_keys, nll_ignores_mask, nll_per_piece, nll_naive_log,
-                                nll_sigmoid_twice, nll_in_bits, nll_wrong_sign],
+                                nll_sigmoid_twice, nll_in_bits, nll_wrong_sign, nll_returns_float,
+                                nll_returns_item, nll_detached, nll_new_leaf_tensor, nll_in_numpy],
     "marginal_baseline_nll": [marginal_no_smoothing, marginal_clipped_instead_of_smoothed, marginal_per_piece,
                               marginal_numerator_only, marginal_from_test, marginal_only_sounding_keys,
                               marginal_fixed_smoothing],
@@ -233,6 +258,11 @@ WRONG = {
 EXPECTED_MESSAGE = {
     nll_mean_over_keys: "sum over the keys",
     nll_naive_log: "log of 0",
+    nll_returns_float: "number (float), not a tensor",
+    nll_returns_item: "number (float), not a tensor",
+    nll_detached: "detached from the logits",
+    nll_new_leaf_tensor: "detached from the logits",
+    nll_in_numpy: "not a tensor",
     mask_with_diagonal: "diagonal must be 0",
     mask_transposed: "transposed",
     sample_includes_current_key: "pass only v[:k]",
@@ -251,7 +281,8 @@ def test_other_right_answers_pass(name, right):
 
 
 def test_the_reference_implementations_pass():
-    assert run_check("bernoulli_nll_per_frame", metrics.nll_per_frame) == pass_line("bernoulli_nll_per_frame")
+    # metrics.nll_per_frame reports a float, for evaluation; the exercise's answer must stay a tensor that trains
+    assert "not a tensor" in run_check("bernoulli_nll_per_frame", metrics.nll_per_frame)
     assert run_check("marginal_baseline_nll", metrics.marginal_nll) == pass_line("marginal_baseline_nll")
     assert run_check("autoregressive_mask", polyphonic.autoregressive_mask) == pass_line("autoregressive_mask")
     assert run_check("sample_frame_autoregressive",
@@ -269,7 +300,7 @@ def test_grading_seed_changes_the_random_cases(name, monkeypatch):
         parts = []
         for a in args:
             if torch.is_tensor(a):
-                parts.append(a.numpy().tobytes())
+                parts.append(a.detach().numpy().tobytes())
             elif isinstance(a, list):
                 parts.append(b"".join(np.asarray(x).tobytes() for x in a))
             elif isinstance(a, np.ndarray):

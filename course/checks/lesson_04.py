@@ -34,9 +34,30 @@ def reference_bernoulli_nll_per_frame(logits, rolls, mask) -> float:
     return metrics.nll_per_frame(logits, rolls, mask)
 
 
+def _carries_gradients(got, logits) -> None:
+    """Section 4 trains the LSTM with ``loss.backward()`` on this function's result: it must be a torch
+    tensor computed from the logits, with a ``grad_fn``, not a number cut off from them."""
+    if got is None:
+        raise CheckFailure("your function returned None; did you forget `return`?")
+    if isinstance(got, (bool, int, float)):        # a NumPy scalar arrives here too, as a float
+        raise CheckFailure(f"you returned a number ({type(got).__name__}), not a tensor; return the tensor "
+                           "itself, without .item(), float() or NumPy, so that section 4 can train the LSTM "
+                           "with loss.backward()")
+    if isinstance(got, (np.ndarray, np.generic)):
+        raise CheckFailure(f"you returned a NumPy value ({type(got).__name__}); compute with torch operations on "
+                           "the logits: NumPy cuts the gradient that section 4 trains the LSTM with")
+    if not torch.is_tensor(got):
+        raise CheckFailure(f"expected a torch tensor (one number), got {type(got).__name__}")
+    if logits.requires_grad and got.grad_fn is None:
+        raise CheckFailure("your tensor is detached from the logits (no gradient: .detach(), torch.tensor(...) "
+                           "of a number, or a NumPy detour?); compute it with torch operations on the logits, "
+                           "so that section 4 can train the LSTM with loss.backward()")
+
+
 def _compare_nll(got, logits, rolls, mask):
+    _carries_gradients(got, logits)
     g = number(got, unit=_UNIT)
-    e = reference_bernoulli_nll_per_frame(logits, rolls, mask)
+    e = reference_bernoulli_nll_per_frame(logits.detach(), rolls, mask)
     n_keys = logits.shape[-1]
     if np.isfinite(g) and e and np.isclose(g * n_keys, e, rtol=1e-4):
         raise CheckFailure(f"got {g:.6g}, {n_keys} times too small: sum over the keys of a frame, "
@@ -47,11 +68,13 @@ def _compare_nll(got, logits, rolls, mask):
 @exercise(compare=_compare_nll,
           hint="a frame costs the sum of its keys' binary cross-entropies, computed from the logits in a way "
                "that stays finite for very confident guesses (section 2); then average these frame costs over "
-               "the real frames only, the ones the mask marks, whatever piece they belong to")
+               "the real frames only, the ones the mask marks, whatever piece they belong to, and keep the "
+               "result a torch tensor computed from the logits, so that gradients can flow back")
 def bernoulli_nll_per_frame(r):
-    """Check ``bernoulli_nll_per_frame(logits (B, T, P), rolls (B, T, P), mask (B, T)) -> nats per frame``."""
+    """Check ``bernoulli_nll_per_frame(logits (B, T, P), rolls (B, T, P), mask (B, T)) -> nats per frame``,
+    a scalar tensor that carries gradients: every case's logits require them, as in training."""
     def batch(B, T, P, density=0.25, scale=2.0, lengths=None):
-        logits = as_tensor(r.normal(size=(B, T, P)) * scale)
+        logits = as_tensor(r.normal(size=(B, T, P)) * scale).requires_grad_(True)
         rolls = as_tensor(r.random((B, T, P)) < density)
         lengths = lengths or [T] * B
         mask = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
@@ -60,14 +83,16 @@ def bernoulli_nll_per_frame(r):
 
     cases = [
         Case("one frame of two keys, logits 0 (p = 1/2 each)",
-             torch.zeros(1, 1, 2), as_tensor([[[1.0, 0.0]]]), torch.ones(1, 1, dtype=torch.bool)),
+             torch.zeros(1, 1, 2, requires_grad=True), as_tensor([[[1.0, 0.0]]]),
+             torch.ones(1, 1, dtype=torch.bool)),
         Case("one piece, no padding", *batch(1, 6, 5)),
         Case("two pieces, no padding", *batch(2, 5, 8)),
         Case("padding frames are left out (lengths 7 and 3)", *batch(2, 7, 6, lengths=[7, 3])),
         Case("three pieces of lengths 4, 9 and 1", *batch(3, 9, 88, density=0.05, lengths=[4, 9, 1])),
     ]
     z, v, m = batch(1, 3, 4)
-    z = as_tensor([[[120.0, -120.0, 30.0, -30.0]] * 3])  # confident and wrong: log(sigmoid(-120)) underflows
+    # confident and wrong: log(sigmoid(-120)) underflows
+    z = as_tensor([[[120.0, -120.0, 30.0, -30.0]] * 3]).requires_grad_(True)
     v = as_tensor([[[0.0, 1.0, 1.0, 0.0]] * 3])
     cases.append(Case("very confident wrong guesses (logits of +-120)", z, v, m))
     for i in range(3):

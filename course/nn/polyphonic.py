@@ -126,7 +126,7 @@ class PolyNADE(PolyLSTM):
     For frame ``t`` with LSTM features ``h_t``, the NADE has visible biases ``b = B h_t + b0``
     ``(P,)`` and hidden biases ``c = C h_t + c0`` ``(N,)``; key ``k`` sees the keys below it through
 
-        a_k = c + sum_{j<k} W[:, j] v_j          (N,)
+        a_k = c + sum_{j<k} v_j W[j]             (N,): W is (P, N), row W[j] is what key j adds
         logit_k = b_k + U[k] . sigmoid(a_k)
 
     The sum over ``j < k`` is an exclusive cumulative sum over keys, so a whole frame's
@@ -152,7 +152,7 @@ class PolyNADE(PolyLSTM):
             h, frames = h.float(), frames.float()
             b = self.out(h)                                  # (..., P)
             c = self.to_c(h)                                 # (..., N)
-            contrib = frames.unsqueeze(-1) * self.W          # (..., P, N): v_j W[:, j]
+            contrib = frames.unsqueeze(-1) * self.W          # (..., P, N): v_j W[j] (row j)
             a = c.unsqueeze(-2) + torch.cumsum(contrib, dim=-2) - contrib   # (..., P, N) exclusive sum j < k
             return b + (torch.sigmoid(a) * self.U).sum(-1)   # (..., P)
 
@@ -187,7 +187,7 @@ class PolyNADE(PolyLSTM):
         for k in range(b.shape[-1]):
             logit = b[:, k] + (torch.sigmoid(a) * self.U[k]).sum(-1)          # (B,)
             v[:, k] = (uniform[:, k] < torch.sigmoid(logit / temperature)).float()
-            a = a + v[:, k: k + 1] * self.W[k]           # a_{k+1} = a_k + v_k W[:, k]
+            a = a + v[:, k: k + 1] * self.W[k]           # a_{k+1} = a_k + v_k W[k] (row k)
         return v
 
 
