@@ -533,3 +533,15 @@ def test_doctor_reports_missing_requirements(monkeypatch, capsys):
     assert doctor.run(parser.parse_args(["--quick"])) == 1
     text = capsys.readouterr().out
     assert "verovio" in text and "MISSING" in text and "pip install verovio" in text
+
+
+def test_sheet_music_of_many_parts_keeps_music21s_channel_warning_out_of_the_notebook(capsys):
+    """music21 prints "out of midi channels" to stderr for more than 15 parts; the score stays quiet."""
+    from course.music.core import Part
+
+    n = 20
+    many = cm.Music.from_arrays(np.arange(60, 60 + n), np.zeros(n), np.ones(n), part=np.arange(n),
+                                   parts=tuple(Part(name=f"voice {i}") for i in range(n)))
+    assert "<svg" in listen.score_svg(many)
+    captured = capsys.readouterr()
+    assert "midi channels" not in captured.err + captured.out

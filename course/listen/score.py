@@ -6,9 +6,11 @@ Lesson: 00_welcome
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import html
+import io
 import tempfile
 from pathlib import Path
 
@@ -98,7 +100,8 @@ def _render(music, measures, width, scale):
         if not music.notes:
             raise MusicError("There are no notes in those measures.")
     try:
-        xml = _musicxml(music)
+        with contextlib.redirect_stderr(io.StringIO()):   # music21 writes warnings such as "out of midi channels"
+            xml = _musicxml(music)                      # straight to stderr; they say nothing about the score
     except Exception as e:
         raise MusicError(f"music21 could not write this music as MusicXML ({type(e).__name__}: {e}).") from None
     tk = _toolkit()
