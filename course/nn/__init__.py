@@ -12,6 +12,7 @@
                             one two-player training loop (lesson 07); its toy models, mixtures of Gaussians and mode
                             counting in ``course.nn.toy_gan``
 - ``course.nn.bargan``      lesson 08's music GAN: bars of chorales generated from the bar before (MidiNet-style)
+                            (``train_gan``'s checkpoints in ``course.nn.ganstate``)
 
 Submodules load on first use.
 
