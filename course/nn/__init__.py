@@ -13,6 +13,8 @@
                             counting in ``course.nn.toy_gan``
 - ``course.nn.bargan``      lesson 08's music GAN: bars of chorales generated from the bar before (MidiNet-style)
                             (``train_gan``'s checkpoints in ``course.nn.ganstate``)
+- ``course.nn.infill``      an in-filling model over four-voice chorales, Coconet-style, with Gibbs sampling
+                            (the capstone's harmonizer; lesson 09 is still to be written)
 
 Submodules load on first use.
 
