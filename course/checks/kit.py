@@ -36,6 +36,7 @@ Lesson: 00_welcome
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -46,7 +47,7 @@ from . import env
 from .guard import DEFAULT_TIME_LIMIT, _guarded, pass_line, run_cases
 from .values import CheckFailure, compare_values, plain, short, to_numpy
 
-__all__ = ["Case", "Exercise", "exercise", "against", "close", "matches", "number", "as_array", "as_tensor",
+__all__ = ["Case", "Exercise", "exercise", "one_thread", "against", "close", "matches", "number", "as_array", "as_tensor",
            "randn", "case_seed", "rng", "pass_line", "CheckFailure", "compare_values", "plain", "short",
            "needs_case_compare", "EXERCISES"]
 
@@ -309,3 +310,19 @@ def randn(r: np.random.Generator, *shape: int, scale: float = 1.0):
     entries, so it gives other cases than ``as_tensor(r.standard_normal(3) * r.uniform())``.
     """
     return as_tensor(r.standard_normal(shape) * scale)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run the block on one torch thread: a check's tiny networks run faster so, far faster on a busy machine.
+
+    torch is imported only here, so a lesson's checks that do not use torch never import it.
+    """
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

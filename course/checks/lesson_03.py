@@ -11,14 +11,12 @@ Lesson: 03_melody_lstm
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 
 from .. import generate
 from ..nn.melody import lm_loss
-from .kit import Case, CheckFailure, as_array, as_tensor, close, exercise, randn
+from .kit import Case, CheckFailure, as_array, as_tensor, close, exercise, one_thread, randn
 
 LESSON = "03_melody_lstm"
 
@@ -35,7 +33,7 @@ def _prepare_melody_lm(obj):
 def _probe_melody_lm(cls):
     """Run the student's class in one of several ways; what comes back is judged by a case's comparison."""
     def probe(kind, V, E, H, tokens, other=None):
-        with torch.random.fork_rng(), _one_thread():
+        with torch.random.fork_rng(), one_thread():
             torch.manual_seed(0)
             model = cls(V, E, H)
             if kind == "build":
@@ -82,17 +80,6 @@ def _train_briefly(model, tokens, steps: int = 80, lr: float = 0.01):
         last = float(lm_loss(logits, tokens))
         largest = float(logits.detach().abs().max())
     return {"first": first, "last": last, "largest_logit": largest}
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Tiny models run faster on one thread, and much faster than two threads on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _logits_of(out):

@@ -19,7 +19,6 @@ Lesson: 07_gan_fundamentals
 """
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import torch
@@ -31,17 +30,6 @@ from .kit import Case, CheckFailure, against, as_array, exercise, randn
 LESSON = "07_gan_fundamentals"
 TOL = dict(rtol=1e-4, atol=1e-5)
 GRAD_TOL = dict(rtol=1e-3, atol=1e-5)
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Tiny networks run faster on one thread, and much faster than two on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _loss_compare(reference, mistakes: dict):

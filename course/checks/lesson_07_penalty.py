@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from ..nn import gan
-from .kit import Case, CheckFailure, as_tensor, close, exercise, randn
-from .lesson_07 import GRAD_TOL, TOL, _one_thread
+from .kit import Case, CheckFailure, as_tensor, close, exercise, one_thread, randn
+from .lesson_07 import GRAD_TOL, TOL
 
 LESSON = "07_gan_fundamentals"
 
@@ -60,7 +60,7 @@ def _probe_penalty(func):
     def probe(spec, real, fake, alpha):
         critic = _critic(spec)
         before = [p.detach().clone() for p in critic.parameters()]
-        with torch.random.fork_rng(), _one_thread():
+        with torch.random.fork_rng(), one_thread():
             out = func(critic, real, fake, alpha)
             changed = any(not torch.equal(b, p.detach()) for b, p in zip(before, critic.parameters()))
             grads = None
@@ -83,7 +83,7 @@ def _prepare_penalty(obj):
 def reference_gradient_penalty(spec, real, fake, alpha):
     """The penalty of :func:`course.nn.gan.gradient_penalty` on the case's critic, and its gradient."""
     critic = _critic(spec)
-    with _one_thread():
+    with one_thread():
         value = gan.gradient_penalty(critic, real, fake, alpha)
         return value.detach(), _grads(value, critic)
 
@@ -184,7 +184,7 @@ def _v_penalty(got, spec, real, fake, alpha):
     except CheckFailure as e:
         for mistake, what in GP_MISTAKES.items():
             try:
-                with _one_thread():
+                with one_thread():
                     theirs = mistake(_critic(spec), real, fake, alpha).detach()
                 close(value.reshape(()), theirs, **TOL)
             except Exception:   # noqa: BLE001 - a mistake that does not apply to this case (shapes that do not broadcast)
