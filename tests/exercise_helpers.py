@@ -123,3 +123,20 @@ def peeking_cheat(name: str):
 
     peek.__name__ = f"peek_at_the_checks_stack_{name}"
     return peek
+
+
+def also_correct_test(also_correct: dict):
+    """The test that correct answers written another way pass: ``also_correct`` maps an exercise name to
+    a list of functions. Use as ``test_a_correct_answer_written_another_way_passes = also_correct_test(...)``.
+    """
+    import pytest
+
+    from course.checks import pass_line
+
+    cases = [(n, f) for n, fs in also_correct.items() for f in fs]
+
+    @pytest.mark.parametrize("name, impl", cases, ids=[f.__name__ for _, f in cases])
+    def test_a_correct_answer_written_another_way_passes(name, impl):
+        assert run_check(name, impl) == pass_line(name)
+
+    return test_a_correct_answer_written_another_way_passes
