@@ -140,3 +140,37 @@ def also_correct_test(also_correct: dict):
         assert run_check(name, impl) == pass_line(name)
 
     return test_a_correct_answer_written_another_way_passes
+
+
+def named_mistakes_test(names, module_mistakes: dict, differs, *, random_exempt=None):
+    """The test that an exercise's cases tell every named mistake from the right answer: each mistake of
+    ``module_mistakes[name] = (reference, {mistake: message})`` gives another answer (``differs(a, b)``) on
+    some case, and on the first such case no mistake named before it gives the same answer (so the fail
+    line names the right one), under the notebook's seed and the graders'. With ``random_exempt`` (a set of
+    mistakes) given, the random cases alone must catch every other mistake too."""
+    import pytest
+
+    from course.checks import load
+    from course.checks.env import SEED
+
+    @pytest.mark.parametrize("seed", (None,) + GRADING_SEEDS)
+    @pytest.mark.parametrize("name", names)
+    def test_the_cases_tell_every_named_mistake_from_the_right_answer(name, seed, monkeypatch):
+        if seed is None:
+            monkeypatch.delenv(SEED, raising=False)
+        else:
+            monkeypatch.setenv(SEED, seed)
+        reference, mistakes = module_mistakes[name]
+        cases = load(name).cases()
+        assert len(mistakes) >= 2
+        for i, mistake in enumerate(mistakes):
+            values = [(c, reference(*c.args, **c.kwargs), mistake(*c.args, **c.kwargs)) for c in cases]
+            wrong = [(c, ref, got) for c, ref, got in values if differs(ref, got)]
+            assert wrong, f"{mistake.__name__} passes every case"
+            first = wrong[0][0]
+            for earlier in list(mistakes)[:i]:
+                assert differs(earlier(*first.args, **first.kwargs), wrong[0][2]), (mistake.__name__, earlier.__name__)
+            if random_exempt is not None and mistake not in random_exempt:
+                assert any(c.name.startswith("random") for c, _, _ in wrong), mistake.__name__
+
+    return test_the_cases_tell_every_named_mistake_from_the_right_answer

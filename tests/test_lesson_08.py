@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from course.checks import exercises_of, lesson_08, load, pass_line
-from course.checks.env import SEED
-from exercise_helpers import GRADING_SEEDS, also_correct_test, contract_tests, peeking_cheat, run_check, seen_then_graded
+from exercise_helpers import (also_correct_test, contract_tests, named_mistakes_test, peeking_cheat, run_check,
+                              seen_then_graded)
 
 torch.set_num_threads(1)
 
@@ -325,28 +325,7 @@ def _differs(a, b) -> bool:
     return not np.isclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True)
 
 
-@pytest.mark.parametrize("seed", (None,) + GRADING_SEEDS)
-@pytest.mark.parametrize("name", NAMES)
-def test_the_cases_tell_every_named_mistake_from_the_right_answer(name, seed, monkeypatch):
-    """Each named mistake gives a wrong answer on some case, and on the first such case no mistake named
-    before it gives the same answer (so the fail line names the right one); the random cases alone catch
-    it too, except the mistake that only shows without notes."""
-    if seed is None:
-        monkeypatch.delenv(SEED, raising=False)
-    else:
-        monkeypatch.setenv(SEED, seed)
-    reference, mistakes = MODULE_MISTAKES[name]
-    cases = load(name).cases()
-    assert len(mistakes) >= 2
-    for i, mistake in enumerate(mistakes):
-        values = [(c, reference(*c.args, **c.kwargs), mistake(*c.args, **c.kwargs)) for c in cases]
-        wrong = [(c, ref, got) for c, ref, got in values if _differs(ref, got)]
-        assert wrong, f"{mistake.__name__} passes every case"
-        first = wrong[0][0]
-        for earlier in list(mistakes)[:i]:
-            assert _differs(earlier(*first.args, **first.kwargs), wrong[0][2]), (mistake.__name__, earlier.__name__)
-        if mistake is not lesson_08._qn_zero_without_notes:
-            assert any(c.name.startswith("random") for c, _, _ in wrong), mistake.__name__
+test_the_cases_tell_every_named_mistake_from_the_right_answer = named_mistakes_test(NAMES, MODULE_MISTAKES, _differs, random_exempt={lesson_08._qn_zero_without_notes})
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -53,8 +53,9 @@ def test_masks_hide_at_a_random_rate_and_the_loss_counts_hidden_notes_only():
 
 def test_yaos_schedule_anneals_from_everything_to_a_few_cells():
     p = infill.yao_schedule(100)
-    assert p[0] == 1.0 and p[-1] == 0.05 and (np.diff(p) <= 0).all()
-    assert p[74] == pytest.approx(max(0.05, 1 - 74 * 0.95 / 75)) and p[76] == 0.05   # the floor after eta N steps
+    assert p[0] == 0.9 and p[-1] == 0.1 and (np.diff(p) <= 0).all()
+    assert p[69] == pytest.approx(max(0.1, 0.9 - 69 * 0.8 / 70)) and p[71] == 0.1   # the floor after eta N steps
+    assert infill.yao_schedule(4, p_min=0.05, p_max=1.0, eta=0.75).tolist() == pytest.approx([1.0, 0.6833333, 0.3666667, 0.05])
     with pytest.raises(CourseError):
         infill.yao_schedule(0)
 
@@ -93,3 +94,58 @@ def test_a_few_steps_of_training_learn_a_copy_rule():
 
 def F_one_hot(index):
     return torch.nn.functional.one_hot(index, 12).float()
+
+
+def test_loss_fn_sums_over_the_hidden_sounding_cells_and_counts_them():
+    torch.manual_seed(0)
+    model = infill.Infiller(infill.InfillConfig(n_pitches=24, channels=8, layers=2))
+    voices = np.array([[[67, 67, -1, 69], [60, 62, 64, 65], [55, 55, 57, 59], [48, 50, 52, 53]]])
+    x = torch.as_tensor(np.stack([infill.one_hot(v, 48, 24) for v in voices]))
+    mask = torch.zeros(1, 4, 4)
+    mask[0, 0, 1:3] = 1                                              # one sounding cell and one rest hidden
+    mask[0, 3, 0] = 1
+    total, n = infill.loss_fn(model, (x, mask))
+    assert n == 2
+    logp = torch.log_softmax(model(x, mask), -1)
+    expected = -(logp[0, 0, 1, 67 - 48] + logp[0, 3, 0, 48 - 48])
+    assert float(total) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_crop_batches_draw_new_windows_each_pass_unless_fixed():
+    from course import data
+
+    pieces = data.voices("chorales", "valid")[:6]
+    fresh = infill.CropBatches(pieces, 16, 4, 2, low=data.VOICE_LOW, n_pitches=46, seed=0)
+    fixed = infill.CropBatches(pieces, 16, 4, 2, low=data.VOICE_LOW, n_pitches=46, seed=0, fixed=True)
+    (x1, m1), (x2, _) = list(fresh)
+    (y1, _), _ = list(fresh)
+    assert x1.shape == (4, 4, 16, 46) and m1.shape == (4, 4, 16) and len(fresh) == 2
+    assert not torch.equal(x1, y1)                                   # a new pass, new windows
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(fixed, fixed))
+    assert set(x1.sum(-1).unique().tolist()) <= {0.0, 1.0}           # one pitch per sounding cell
+
+
+@pytest.mark.parametrize("steps", [5, 24])
+def test_lower_voices_nll_is_the_chain_rule_cell_by_cell(steps):
+    """On the whole chorale, cell by cell; with 24 steps the function scores 7-step windows (3 layers: radius 3)."""
+    from course import data
+
+    torch.manual_seed(1)
+    model = infill.Infiller(infill.InfillConfig(n_pitches=46, channels=8, layers=3)).eval()
+    v = np.array([[67, 67, 69, -1, 71], [62, 64, 64, 65, 67], [55, 55, 57, 59, 59], [43, 48, 45, 50, 43]])
+    if steps != 5:
+        v = data.voices("chorales", "test")[0][:, :steps].astype(np.int64)
+    got = infill.lower_voices_nll(model, v, 36)
+    x = torch.as_tensor(infill.one_hot(v, 36, 46))[None]
+    total, n = 0.0, 0
+    for t in range(v.shape[1]):
+        for voice in (1, 2, 3):
+            if v[voice, t] < 0:
+                continue
+            mask = torch.zeros(1, 4, v.shape[1])
+            mask[0, 1:, t + 1:] = 1
+            mask[0, voice:, t] = 1
+            with torch.no_grad():
+                total -= float(torch.log_softmax(model(x, mask)[0, voice, t], -1)[v[voice, t] - 36])
+            n += 1
+    assert got == pytest.approx(total / n, rel=1e-5)

@@ -53,3 +53,14 @@ def test_lesson_08_stores_a_gan_closer_to_the_data_than_chance_on_most_statistic
     texts = _outputs(repo_root, "08_music_gan")
     closer = int(_number(texts, r"closer to the data than the random baseline on (\d+) of 6"))
     assert closer >= 4
+
+
+def test_lesson_09_stores_the_shipped_harmonizer_well_below_a_uniform_guess(repo_root):
+    """The stored validation loss is the card's, and the stored NLL of Bach's lower voices beats ln 46 by far."""
+    texts = _outputs(repo_root, "09_capstone")
+    card = pretrained.card("harmonizer")
+    stored = _number(texts, r"validation ([0-9.]+) nats per hidden cell")
+    assert abs(stored - card["metrics"]["valid_nll_per_hidden_cell"]) < 1e-3
+    uniform = float(np.log(data.VOICE_HIGH - data.VOICE_LOW + 1))
+    bach = _number(texts, r"means\): ([0-9.]+) nats per cell")
+    assert bach < uniform - 1.5 and abs(bach - card["metrics"]["test_lower_voices_nll_per_cell"]) < 1e-3

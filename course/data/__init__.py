@@ -2,7 +2,8 @@
 
 Two data sets ship with the course as small files under ``datasets/`` (see its README):
 
-- ``"chorales"``: Bach's four-part chorales (lessons 00, 01, 04, 08, 09; ``data.bars`` cuts them into bars);
+- ``"chorales"``: Bach's four-part chorales (lessons 00, 01, 04, 08, 09; ``data.bars`` cuts them into bars,
+  ``data.voices`` reads them as four pitch lines);
 - ``"folk"``: a few thousand folk tunes, as notes and as melody tokens (lessons 03, 06, 09).
 
 ::
@@ -26,10 +27,12 @@ from .bars import BAR_HIGH, BAR_LOW, KEY_PROFILES, bar_pairs, bars, estimate_key
 from .benchmark import BENCHMARK_NAMES, load_polyphonic_benchmark
 from .sets import Pieces, describe, load, melody_tokens, melody_vocab, names, pianorolls
 from .store import SPLITS, datasets_dir, split_of
+from .voices import VOICE_HIGH, VOICE_LOW, VOICE_NAMES, melody_to_steps, voice_crops, voices, voices_to_music
 
 __all__ = [
     "names", "load", "describe", "Pieces", "pianorolls", "melody_tokens", "melody_vocab",
     "bars", "bar_pairs", "estimate_key", "KEY_PROFILES", "BAR_LOW", "BAR_HIGH",
+    "voices", "voice_crops", "voices_to_music", "melody_to_steps", "VOICE_LOW", "VOICE_HIGH", "VOICE_NAMES",
     "split_of", "datasets_dir", "SPLITS", "load_polyphonic_benchmark", "BENCHMARK_NAMES",
     "PianoRollDataset", "TokenDataset", "collate", "RollBatch", "transpose_roll",
 ]

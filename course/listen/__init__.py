@@ -7,6 +7,7 @@
   :func:`plot_attention`, :func:`plot_training`, :class:`LivePlot`, :func:`plot_samples` and
   :class:`LiveSamples` (a GAN's samples over the data's), :func:`plot_bars`, :class:`LiveBars` and
   :class:`BarScrubber` (a music GAN's bars while it trains, and a slider through them afterwards)
+- play along: :class:`CallAndResponse` (an on-screen keyboard; a model answers each phrase you play)
 
 Every function accepts what ``course.music.read_midi`` returns (a ``Music``) and anything
 else ``course.music.as_music`` understands. The only layer that imports IPython and
@@ -30,6 +31,7 @@ _EXPORTS = {
     "AttentionExplorer": "attention",
     "LiveSamples": "gan", "plot_samples": "gan",
     "bars_to_music": "bars", "plot_bars": "bars", "LiveBars": "bars", "BarScrubber": "bars",
+    "CallAndResponse": "keyboard",
 }
 
 __all__ = sorted(_EXPORTS)

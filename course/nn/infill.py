@@ -10,8 +10,10 @@ Yao et al.'s annealed masking schedule (as Coconet does):
 
     p_n = max(p_min, p_max - n (p_max - p_min) / (eta N)),   n = 0 .. N - 1,
 
-the fraction of the free cells re-hidden and re-sampled at step ``n`` (``p_max = 1``, ``p_min = 0.05``,
-``eta = 3/4``), so early steps resample nearly everything at once and late ones a few cells at a time.
+the fraction of the free cells re-hidden and re-sampled at step ``n``, so early steps resample most
+cells at once and late ones a few at a time. The defaults ``p_max = 0.9``, ``p_min = 0.1``, ``eta = 0.7``
+are those of Coconet's public implementation (Magenta's ``YaoSchedule``); the first step here hides
+every free cell (there is nothing to keep yet).
 
 ::
 
@@ -33,8 +35,8 @@ import torch.nn.functional as F
 
 from ..errors import CourseError
 
-__all__ = ["InfillConfig", "Infiller", "one_hot", "from_one_hot", "random_mask", "masked_loss", "yao_schedule",
-           "gibbs_fill", "harmonize"]
+__all__ = ["InfillConfig", "Infiller", "one_hot", "from_one_hot", "random_mask", "masked_loss", "loss_fn",
+           "CropBatches", "yao_schedule", "gibbs_fill", "harmonize", "lower_voices_nll"]
 
 
 @dataclass
@@ -123,7 +125,52 @@ def masked_loss(logits: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> to
     return F.cross_entropy(logits[keep], target[keep])
 
 
-def yao_schedule(n_steps: int, p_min: float = 0.05, p_max: float = 1.0, eta: float = 0.75) -> np.ndarray:
+def loss_fn(model: Infiller, batch) -> tuple:
+    """``batch = (x, mask)`` -> (summed cross-entropy of the hidden sounding cells, their number): nats per cell.
+
+    Over a batch this pools the cells of all examples (examples with more hidden cells weigh more); Coconet
+    instead averages within each example, the exact orderless-NADE weighting. Both have the true conditionals
+    as their minimum."""
+    x, mask = batch
+    logits = model(x, mask)
+    keep = (mask > 0) & (x.sum(-1) > 0)
+    if not keep.any():
+        return logits.sum() * 0.0, 0
+    return F.cross_entropy(logits[keep], x.argmax(-1)[keep], reduction="sum"), int(keep.sum())
+
+
+class CropBatches:
+    """Batches ``(x, mask)`` of random windows of the chorales, each with one of Coconet's random masks.
+
+    ``pieces`` are ``(4, T)`` voice arrays (:func:`course.data.voices`). Every pass draws ``n_batches``
+    new batches (new windows, transpositions and masks) unless ``fixed``, which repeats the same ones
+    (a validation set). Lesson: 09_capstone
+    """
+
+    def __init__(self, pieces, length: int, batch_size: int, n_batches: int, *, low: int, n_pitches: int,
+                 seed: int = 0, fixed: bool = False, transpose: tuple = (-6, 5)):
+        self.pieces, self.length, self.batch_size, self.n_batches = pieces, int(length), int(batch_size), int(n_batches)
+        self.low, self.n_pitches, self.seed, self.fixed, self.transpose = int(low), int(n_pitches), int(seed), fixed, transpose
+        self._pass = 0
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self):
+        from ..data import voice_crops
+
+        seed = self.seed if self.fixed else self.seed + 7919 * self._pass
+        self._pass += 1
+        crops = voice_crops(self.pieces, self.length, self.batch_size * self.n_batches, seed=seed,
+                            transpose=self.transpose, low=self.low, high=self.low + self.n_pitches - 1)
+        gen = torch.Generator().manual_seed(seed)
+        for b in range(self.n_batches):
+            part = crops[b * self.batch_size : (b + 1) * self.batch_size]
+            x = torch.as_tensor(np.stack([one_hot(v, self.low, self.n_pitches) for v in part]))
+            yield x, random_mask(len(part), part.shape[1], part.shape[2], generator=gen)
+
+
+def yao_schedule(n_steps: int, p_min: float = 0.1, p_max: float = 0.9, eta: float = 0.7) -> np.ndarray:
     """The annealed masking probabilities ``p_n`` of Yao et al., for ``n = 0 .. n_steps - 1``. Lesson: 09_capstone"""
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise CourseError(f"n_steps must be a whole number >= 1, got {n_steps!r}.")
@@ -161,11 +208,15 @@ def gibbs_fill(model: Infiller, x: torch.Tensor, free: torch.Tensor, n_steps: in
     return x
 
 
-def harmonize(model: Infiller, soprano, low: int, *, n_steps: int = 64, seed: int = 0) -> np.ndarray:
+def harmonize(model: Infiller, soprano, low: int, *, n_steps: int = 64, seed: int = 0,
+              temperature: float = 1.0) -> np.ndarray:
     """Alto, tenor and bass for a soprano line ``(T,)`` of MIDI pitches (-1 = rest): ``(V, T)`` MIDI pitches.
 
+    ``temperature`` divides the logits before each draw (below 1: the likelier notes more often).
     Lesson: 09_capstone
     """
+    if not float(temperature) > 0:
+        raise CourseError(f"temperature must be above 0, got {temperature!r}.")
     c = model.config
     s = np.asarray(soprano)
     if s.ndim != 1 or len(s) == 0:
@@ -175,4 +226,43 @@ def harmonize(model: Infiller, soprano, low: int, *, n_steps: int = 64, seed: in
     x = torch.as_tensor(one_hot(voices, low, c.n_pitches))
     free = torch.ones(c.n_voices, len(s))
     free[0] = 0
-    return from_one_hot(gibbs_fill(model, x, free, n_steps, seed=seed), low)
+    return from_one_hot(gibbs_fill(model, x, free, n_steps, seed=seed, temperature=temperature), low)
+
+
+@torch.no_grad()
+def lower_voices_nll(model: Infiller, voices, low: int) -> float:
+    """Nats per cell (one voice at one step) of a chorale's alto, tenor and bass given its soprano, step by step.
+
+    Hiding all three lower voices and scoring every cell at once would treat the notes as independent
+    given the soprano (the model was trained to predict each hidden cell from the visible ones); the
+    chain rule instead scores step ``t``'s three notes with steps ``0 .. t-1`` of the lower voices visible
+    and the later ones hidden, and within the step voice by voice (alto, then tenor, then bass), which
+    sums to ``-log p(A, T, B | S)`` under that ordering (another order may give another number: the network's
+    conditionals need not agree). Rests are given, not scored; the result is the mean over sounding cells.
+    Lesson: 09_capstone
+    """
+    model.eval()
+    c = model.config
+    v = np.asarray(voices)
+    x = torch.as_tensor(one_hot(v, low, c.n_pitches))[None]                  # (1, V, T, P)
+    T = v.shape[1]
+    cells = [(t, voice) for t in range(T) for voice in range(1, c.n_voices) if v[voice, t] >= 0]
+    # the output at step t depends on steps t - R .. t + R only (R = layers of 3 x 3 convolutions), so each cell is
+    # scored on a window of W = 2R + 1 steps around it (shifted to the chorale's edge where it would cross one):
+    # the same numbers as the whole chorale, in a fraction of the time
+    W = min(T, 2 * c.layers + 1)
+    total = 0.0
+    for a in range(0, len(cells), 256):
+        part = cells[a : a + 256]
+        starts = [min(max(t - c.layers, 0), T - W) for t, _ in part]
+        xs = torch.stack([x[0, :, s0 : s0 + W] for s0 in starts])             # (n, V, W, P)
+        mask = torch.zeros(len(part), c.n_voices, T)
+        for j, (t, voice) in enumerate(part):
+            mask[j, 1:, t + 1 :] = 1.0                                        # later steps of the lower voices hidden
+            mask[j, voice:, t] = 1.0                                          # this voice and those below it at t
+        mask = torch.stack([mask[j, :, s0 : s0 + W] for j, s0 in enumerate(starts)])
+        logits = model(xs, mask)
+        for j, ((t, voice), s0) in enumerate(zip(part, starts)):
+            total -= float(torch.log_softmax(logits[j, voice, t - s0], -1)[int(v[voice, t]) - low])
+    count = len(cells)
+    return total / max(count, 1)

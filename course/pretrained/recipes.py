@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from .. import data, train
-from ..nn import bargan, gan, melody, polyphonic, transformer
+from ..nn import bargan, gan, infill, melody, polyphonic, transformer
 from ..runtime import seed_everything
 from .store import save
 
-__all__ = ["Recipe", "RECIPES", "MELODY_LSTM", "POLY", "POLY_LSTM", "POLY_NADE", "MUSIC_TRANSFORMER", "BAR_GAN", "UNSHIPPED", "melody_batches",
+__all__ = ["Recipe", "RECIPES", "MELODY_LSTM", "POLY", "POLY_LSTM", "POLY_NADE", "MUSIC_TRANSFORMER", "BAR_GAN", "HARMONIZER", "UNSHIPPED", "melody_batches",
            "chorale_batches", "check_value", "run"]
 
 CHECK_BATCHES = 4          # validation batches the card's check value is measured on
@@ -245,6 +245,63 @@ def _bar_gan_check_data(quick: bool) -> tuple:
     return batches, loss_fn
 
 
+# ------------------------------------------------------------------------------------ lesson 09
+# lesson 09's harmonizer: a Coconet-style in-filling network (Huang et al. 2017) over the chorales' four voices at
+# eighth-note steps, trained on random 4-bar windows (transposed by -6..+5 semitones within C2..A5) with Coconet's
+# random masks; the loss is the cross-entropy of the hidden notes.
+HARMONIZER = {
+    "full": dict(channels=64, layers=8, length=32, batch_size=24, steps=1800, warmup=100, lr=2e-3, eval_every=200,
+                 valid_batches=8),
+    "quick": dict(channels=8, layers=2, length=16, batch_size=4, steps=4, warmup=0, lr=2e-3, eval_every=2,
+                  valid_batches=2),
+}
+
+
+def harmonizer_batches(quick: bool = False) -> tuple:
+    """Lesson 09's (train, valid) batches: fresh random windows and masks every pass; fixed ones to validate."""
+    s = HARMONIZER["quick" if quick else "full"]
+    low, n_pitches = data.VOICE_LOW, data.VOICE_HIGH - data.VOICE_LOW + 1
+    tr, va = data.voices("chorales", "train"), data.voices("chorales", "valid")
+    if quick:
+        tr, va = tr[:8], va[:4]
+    train_b = infill.CropBatches(tr, s["length"], s["batch_size"], 200, low=low, n_pitches=n_pitches, seed=0)
+    valid_b = infill.CropBatches(va, s["length"], 32, s["valid_batches"], low=low, n_pitches=n_pitches, seed=1,
+                                 fixed=True, transpose=(0, 0))
+    return train_b, valid_b
+
+
+def _build_harmonizer(config: dict) -> torch.nn.Module:
+    return infill.Infiller(infill.InfillConfig(**config))
+
+
+def _train_harmonizer(quick: bool, device) -> tuple:
+    s = HARMONIZER["quick" if quick else "full"]
+    seed_everything(0)
+    config = asdict(infill.InfillConfig(n_pitches=data.VOICE_HIGH - data.VOICE_LOW + 1, channels=s["channels"],
+                                        layers=s["layers"]))
+    model = _build_harmonizer(config)
+    train_b, valid_b = harmonizer_batches(quick)
+    settings = train.TrainConfig(steps=s["steps"], lr=s["lr"], warmup=s["warmup"], decay="cosine",
+                                 eval_every=s["eval_every"], progress=True)
+    history = train.train(model, train_b, infill.loss_fn, settings, valid_batches=valid_b, device=device)
+    _round_to_storage(model)
+    model = model.cpu().eval()
+    valid = train.evaluate(model, valid_b, infill.loss_fn, device=torch.device("cpu"))
+    test = data.voices("chorales", "test")[: 2 if quick else None]
+    lower = [infill.lower_voices_nll(model, v, data.VOICE_LOW) for v in test]
+    metrics = {"valid_nll_per_hidden_cell": round(valid, 4),
+               "test_lower_voices_nll_per_cell": round(float(np.mean(lower)), 4),
+               "scoring": "a cell is one voice at one eighth-note step. valid: nats per hidden sounding cell, fixed "
+                          "32-step windows of the validation chorales with Coconet's random masks; test: "
+                          "-log p(alto, tenor, bass | soprano) per sounding lower-voice cell of each whole test "
+                          "chorale, chain rule step by step (infill.lower_voices_nll), the mean of the chorales' means"}
+    return model, metrics, {**s, "history": _curve(history)}, config
+
+
+def _harmonizer_check_data(quick: bool) -> tuple:
+    return harmonizer_batches(quick)[1], infill.loss_fn
+
+
 # ------------------------------------------------------------------------------------ shared
 def _round_to_storage(model: torch.nn.Module) -> None:
     """Round the weights to float16 and back, so every metric on the card is the shipped model's."""
@@ -320,4 +377,6 @@ RECIPES: dict[str, Recipe] = {
                                 _transformer_check_data),
     "bar_gan": Recipe("08_music_gan", "lesson 08's bar generator (a GAN conditioned on the previous bar) on the "
                       "course's 4/4 chorales", _build_bar_gan, _train_bar_gan, _bar_gan_check_data),
+    "harmonizer": Recipe("09_capstone", "lesson 09's harmonizer (a Coconet-style in-filling network) on the course's "
+                         "chorales' four voices", _build_harmonizer, _train_harmonizer, _harmonizer_check_data),
 }
