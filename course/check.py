@@ -8,18 +8,20 @@ In a notebook::
 ``check.notebook()`` self-checks the notebook you are working on (see ``python -m course check``).
 ``check.passed("NAME")`` says whether that check passed in this kernel; ``check.choose("NAME", yours,
 reference)`` gives your function once it has, the course's until then.
-Looking up ``check.NAME`` imports only the lesson module that defines ``NAME``.
+Looking up ``check.NAME`` imports only the lesson module that defines ``NAME``, and starts noting when
+cells run (:mod:`course.checks.cells`), so that ``check.notebook()`` can tell Run All from a cell run by hand.
 
 Lesson: 00_welcome
 """
 from __future__ import annotations
 
-from .checks import index, load
+from .checks import cells, index, load
 
 
 def __getattr__(name: str):
     if name.startswith("__"):
         raise AttributeError(name)
+    cells.watch()
     if name == "notebook":
         from .grading.selfcheck import check_notebook_interactive
 

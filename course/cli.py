@@ -11,8 +11,10 @@ import sys
 
 # command -> (module, one-line help)
 COMMANDS = {
+    "start": ("course.workspace", "copy the lessons into your own work folder (never replacing a file) and open JupyterLab"),
     "doctor": ("course.doctor", "check this environment: versions, device, audio, widgets, what to fix"),
-    "build": ("course.authoring.build", "make student notebooks/ from solutions/ (--check: verify, write nothing)"),
+    "build": ("course.authoring.build", "make student notebooks/ from solutions/ (--check: verify, write nothing; never "
+                                        "replaces student work without --force)"),
     "check": ("course.grading.selfcheck", "self-check a saved notebook in a fresh kernel"),
     "grade": ("course.grading.grade", "grade a folder of submitted notebooks into a gradebook"),
     "pretrain": ("course.pretrained.command", "retrain a pretrained model (course/pretrained/) with its lesson's settings"),

@@ -1,7 +1,10 @@
 """``python -m course doctor``: is this environment ready for the course, and if not, what to fix.
 
 Prints versions, the compute device, the audio backend, widget support and whether this is
-Colab, then a list of fixes. Exits 1 only when something required is missing or broken.
+Colab; whether fast mode is on and how long full-mode training takes (the shipped models' own
+runs); whether the data sets are intact (every array against the checksum its index records);
+and whether the browser test can run (Chromium and playwright), then a list of fixes. Exits 1
+only when something required is missing or broken.
 
 Lesson: 00_welcome
 """
@@ -31,6 +34,7 @@ PACKAGES = (
     ("fluidsynth", "nicer audio via FluidSynth (optional)", False),
 )
 MIN_PYTHON = (3, 10)
+CHROMIUM = "/usr/bin/chromium"      # what tests/test_browser.py drives (Debian's package)
 
 
 def add_arguments(parser) -> None:
@@ -105,9 +109,70 @@ def collect(quick: bool = False) -> dict:
             info["problems"].append(f"torch is installed but choosing a device failed: {type(e).__name__}: {e}")
         if info["device"] == "cpu" and info["colab"]:
             info["advice"].append("On Colab, choose Runtime > Change runtime type > GPU for faster training.")
+    from .runtime import fast_mode
+
+    info["fast_mode"] = fast_mode()
+    info["training"] = _training_times()
+    info["datasets"] = _datasets(info)
+    info["browser_test"] = _browser_test(info)
     if not quick:
         info["checks"] = _smoke_tests(info)
     return info
+
+
+def _training_times() -> list[str]:
+    """How long full-mode training took for each shipped model, from its card (``lesson name: 80 min on ...``)."""
+    try:
+        from . import pretrained
+
+        out = []
+        for name in pretrained.names():
+            c = pretrained.card(name)
+            minutes = max(1, round(float(c["wall_seconds"]) / 60))
+            threads, on = c.get("torch_threads"), str(c.get("device"))
+            if on == "cpu" and threads:
+                on += f", {threads} thread{'s' if threads != 1 else ''}"
+            out.append(f"{c['lesson']} {name}: {minutes} min ({on})")
+        return sorted(out)
+    except Exception as e:  # noqa: BLE001 - the report goes on without the times
+        return [f"unknown ({type(e).__name__}: {e})"]
+
+
+def _datasets(info: dict) -> str:
+    """Whether every data set file is there and every array matches the checksum in its index."""
+    try:
+        from .data import datasets_dir, names
+        from .data.store import array_sha256, read_arrays, read_index
+
+        folder, counts = datasets_dir(), []
+        for name in names():
+            index = read_index(folder / f"{name}.json")
+            arrays = read_arrays(folder / f"{name}.npz")
+            bad = sorted(k for k, meta in index["arrays"].items()
+                         if k not in arrays or array_sha256(arrays[k]) != meta["sha256"])
+            if bad:
+                raise ValueError(f"{folder / name}.npz: array(s) {', '.join(bad)} do not match the checksums in "
+                                 f"{name}.json")
+            counts.append(f"{name} {len(index['pieces'])} pieces")
+        return f"intact ({', '.join(counts)}; checksums match)"
+    except Exception as e:  # noqa: BLE001 - whatever is wrong, say it and how to repair it
+        info["problems"].append(f"The data sets are not intact ({type(e).__name__}: {e}). Restore them with "
+                                "`git checkout datasets/`, or rebuild them with `python -m course data build`.")
+        return "NOT intact"
+
+
+def _browser_test(info: dict) -> str:
+    """Whether tests/test_browser.py can run here (it is skipped without Chromium and playwright)."""
+    missing = []
+    if not os.path.exists(CHROMIUM):
+        missing.append(f"Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("playwright (python -m pip install -r requirements.txt)")
+    if not missing:
+        return f"ready (Chromium at {CHROMIUM}, playwright)"
+    info["advice"].append("The browser test of the test suite (a real JupyterLab in headless Chromium) is skipped "
+                          "without " + " and ".join(missing) + ".")
+    return "will be skipped (see below)"
 
 
 def _smoke_tests(info: dict) -> dict:
@@ -156,6 +221,15 @@ def run(args) -> int:
           f" (FluidSynth {'usable' if info['fluidsynth'] else 'not available'})")
     print(f"{'widgets':<{w}} {'supported (ipywidgets ' + info['versions']['ipywidgets'] + ')' if info['widgets'] else 'NOT available'}")
     print(f"{'colab':<{w}} {'yes' if info['colab'] else 'no'}")
+    fast = ("ON (COURSE_FAST=1): training cells run tiny models for seconds, then lessons use the shipped weights"
+            if info["fast_mode"] else "off: training cells train full size (set COURSE_FAST=1 for seconds-long runs)")
+    print(f"{'fast mode':<{w}} {fast}")
+    print(f"{'full training':<{w}} without fast mode, as long as the shipped models' own runs took (less on a GPU; "
+          "the other lessons train for a few minutes at most; each lesson's first cell gives its running time):")
+    for line in info["training"]:
+        print(f"{'':<{w}}   {line}")
+    print(f"{'datasets':<{w}} {info['datasets']}")
+    print(f"{'browser test':<{w}} {info['browser_test']}")
     for name, result in info.get("checks", {}).items():
         print(f"{name + ' test':<{w}} {result}")
     if info["problems"]:

@@ -350,7 +350,7 @@ def sample_melody(model, *, bars: float = 8, temperature: float = 1.0, top_k: in
     toks = _melody_from_prompt(model, [vocab.BOS], bars=bars, vocab=vocab, temperature=temperature, top_k=top_k,
                                top_p=top_p, seed=seed, device=device, qpm=qpm, time_signature=time_signature,
                                max_tokens=max_tokens, draw=draw)
-    m = from_melody_tokens(toks, vocab, qpm=qpm, title=f"sample (T={temperature:g}, seed {seed})")
+    m = from_melody_tokens(toks, vocab, qpm=qpm, title=f"sample (T={temperature:.2f}, seed={seed})")
     return m.replace(time_signature=tuple(time_signature))
 
 
@@ -368,7 +368,8 @@ def continue_melody(model, opening, *, bars: float = 4, temperature: float = 1.0
         include_opening: return the opening followed by the response (True) or the response alone.
 
     Returns:
-        a :class:`~course.music.Music` at the opening's tempo.
+        a :class:`~course.music.Music` at the opening's tempo, titled as the model's (``"<the opening's
+        title>, continued by the model"``, or ``"response"`` alone), never as the tune the opening came from.
 
     Lesson: 03_melody_lstm
     """
@@ -383,7 +384,8 @@ def continue_melody(model, opening, *, bars: float = 4, temperature: float = 1.0
     toks = _melody_from_prompt(model, prompt, bars=bars, vocab=vocab, temperature=temperature, top_k=top_k,
                                top_p=top_p, seed=seed, device=device, qpm=opening.qpm,
                                time_signature=opening.time_signature, max_tokens=max_tokens, draw=draw)
-    full = from_melody_tokens(toks, vocab, qpm=opening.qpm, title=opening.title or "call and response")
+    title = f"{opening.title}, continued by the model" if opening.title else "call and response"
+    full = from_melody_tokens(toks, vocab, qpm=opening.qpm, title=title)
     full = full.replace(time_signature=opening.time_signature)
     if include_opening:
         return full

@@ -3,13 +3,16 @@
 Starts JupyterLab on loopback with a random token in a temporary folder, opens a notebook in
 Debian's Chromium driven by Playwright, runs all cells from the Run menu, and checks that the
 page holds an ``<audio>`` element with a source, the piano-roll image and the notation SVG,
-and that pressing a Sampler's Generate button brings back a second player. Screenshots are
-saved in the test's temporary folder.
+that a check's FAIL line wraps between words (JupyterLab's own style breaks output lines anywhere),
+that Run All skipped the self-check cell and running that cell alone runs it, and that pressing a
+Sampler's Generate button brings back a second player. Screenshots are saved in the test's
+temporary folder.
 
 Without /usr/bin/chromium the test is skipped, except under CI (``CI`` set), where it fails.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -40,6 +43,9 @@ CELLS = [
     "def generate(temperature, length, seed):\n"
     "    return cm.trim(chorale, 0.0, length / 4)\n"
     "listen.Sampler(generate, length=(4, 32, 8))",
+    "from course import check\n"
+    "check.pitch_range(lambda melody: (0, 0))",
+    'check.notebook(lesson="00_welcome")',
 ]
 
 
@@ -165,6 +171,16 @@ def _outputs_text(page) -> str:
         return f"(could not read the outputs: {e})"
 
 
+@contextlib.contextmanager
+def _or_fail(page, shot: Path, what: str):
+    """Fail the test saying ``what`` did not happen, with a screenshot and the page's outputs."""
+    try:
+        yield
+    except Exception as e:
+        page.screenshot(path=str(shot), full_page=True)
+        pytest.fail(f"{what} ({type(e).__name__}); screenshot: {shot}\noutputs:\n{_outputs_text(page)}")
+
+
 def test_player_and_score_render_in_jupyterlab(jupyterlab, tmp_path):
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
@@ -198,25 +214,31 @@ def test_player_and_score_render_in_jupyterlab(jupyterlab, tmp_path):
                 dialog.click()
             except Exception:
                 pass
-            try:
+            with _or_fail(page, shot, "the outputs did not appear"):
                 page.wait_for_selector(".jp-OutputArea audio", state="attached", timeout=ms)
                 page.wait_for_selector(".jp-OutputArea .course-score svg", state="attached", timeout=ms)
                 page.wait_for_function(
                     "() => Array.from(document.querySelectorAll('.jp-OutputArea img'))"
                     ".some(i => i.src && i.naturalWidth > 100)", timeout=ms)
-            except Exception as e:
-                page.screenshot(path=str(shot), full_page=True)
-                pytest.fail(f"the outputs did not appear ({type(e).__name__}); screenshot: {shot}\n"
-                            f"outputs:\n{_outputs_text(page)}")
+            # Run All skipped the self-check cell; run alone, it checks the saved notebook (lesson 00's check cell in
+            # it names the lesson)
+            with _or_fail(page, shot, "Run All ran the self-check, or it did not run alone"):
+                page.wait_for_function("() => document.body.innerText.includes('Self-check skipped')", timeout=ms)
+                page.locator(".jp-Notebook .jp-CodeCell").last.locator(".jp-InputArea-editor").click()
+                page.keyboard.press("Shift+Enter")
+                page.wait_for_function("() => document.body.innerText.includes('Self-check of listen_demo.ipynb')",
+                                       timeout=ms)
+            page.locator(".jp-OutputArea-output:has-text('FAIL pitch_range')").first.screenshot(
+                path=str(tmp_path / "fail_line.png"))
+            fail_style = page.evaluate(
+                "(() => { const pre = Array.from(document.querySelectorAll('.jp-OutputArea-output pre'))"
+                ".find(p => p.innerText.startsWith('FAIL pitch_range')); if (!pre) return null;"
+                " const s = getComputedStyle(pre); return [s.wordBreak, s.whiteSpace]; })()")
             # the Sampler's button reaches the kernel and its result comes back as a second player
             page.locator(".jp-OutputArea button:has-text('Generate')").click()
-            try:
+            with _or_fail(page, shot, "pressing Generate showed no new player"):
                 page.wait_for_function("() => document.querySelectorAll('.jp-OutputArea audio').length >= 2",
                                        timeout=ms)
-            except Exception as e:
-                page.screenshot(path=str(shot), full_page=True)
-                pytest.fail(f"pressing Generate showed no new player ({type(e).__name__}); screenshot: {shot}\n"
-                            f"outputs:\n{_outputs_text(page)}")
             page.locator(".jp-OutputArea .course-score").first.scroll_into_view_if_needed()
             page.wait_for_timeout(500)
             page.screenshot(path=str(shot), full_page=True)
@@ -230,11 +252,13 @@ def test_player_and_score_render_in_jupyterlab(jupyterlab, tmp_path):
             text = _outputs_text(page)
         finally:
             browser.close()
-    print(f"screenshots: {shot}, {tmp_path / 'score.png'}")
+    print(f"screenshots: {shot}, {tmp_path / 'score.png'}, {tmp_path / 'fail_line.png'}")
     assert sources and all(s.startswith(("blob:", "data:audio")) for s in sources), sources
     assert any(w > 100 and h > 50 for _, w, h in images), images
     assert svg_notes > 10, f"the sheet music has {svg_notes} notes"
     assert link is not None and link[0].endswith(".mid") and link[1].startswith("data:audio/midi;base64,"), link
     assert "Error displaying widget" not in text and "Traceback" not in text, text
     assert "generate(temperature=1.00, length=8, seed=0)" in text, text
+    assert fail_style is not None and fail_style[0] != "break-all" and "wrap" in fail_style[1], fail_style
+    assert "Self-check of listen_demo.ipynb (lesson 00_welcome" in text, text
     assert shot.stat().st_size > 10_000

@@ -236,6 +236,20 @@ def test_fail_lines(func, needle):
     assert line.startswith("FAIL f: case '") and needle in line and line.endswith("Hint: square it"), line
 
 
+def test_a_typo_is_named_and_gets_no_hint_about_the_exercise():
+    def typo(x):
+        value = x
+        return valeu * value  # noqa: F821
+
+    line = one_line(run_cases, "f", typo, CASES, hint="square it")
+    assert "uses the name 'valeu', which is not defined (did you mean 'value'?)" in line and "Hint" not in line, line
+    far_off = one_line(run_cases, "f", lambda x: zzzqqq, CASES, hint="square it")  # noqa: F821
+    assert "'zzzqqq', which is not defined (a typo, or a cell above that has not been run?)" in far_off
+    missing = one_line(run_cases, "f", lambda x: __import__("no_such_module_here"), CASES, hint="square it")
+    assert "ModuleNotFoundError" in missing and "Hint" not in missing
+    assert one_line(run_cases, "f", lambda x: 1 / 0, CASES, hint="square it").endswith("Hint: square it")
+
+
 def test_a_student_function_that_prints_or_warns_does_not_break_the_line():
     def noisy(x):
         import warnings

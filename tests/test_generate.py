@@ -223,6 +223,10 @@ def test_sample_melody_and_continue_melody():
     reply = generate.continue_melody(m, opening, bars=2, seed=0, include_opening=False)
     assert all(n.start >= 0 for n in reply.notes)
     assert len(reply.notes) <= len(full.notes) - 5
+    assert song.title == "sample (T=1.00, seed=3)"
+    tune = opening.replace(title="7th Regiment -- Reel")
+    assert generate.continue_melody(m, tune, bars=1).title == "7th Regiment -- Reel, continued by the model", \
+        "the model's continuation is not titled (nor downloaded) as the real tune"
     with pytest.raises(CourseError):
         generate.continue_melody(m, opening, bars=0)
     with pytest.raises(CourseError):

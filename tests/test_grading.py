@@ -21,7 +21,7 @@ from course.checks import exercises_of
 from course.cli import main
 from course.grading import grade as grading
 from course.authoring import notebooks as nbs
-from course.grading import checkrun, sandbox, selfcheck, tamper
+from course.grading import checkrun, reports, sandbox, selfcheck, tamper
 
 CELL_TIMEOUT = 8
 BAD_NAME = os.fsdecode(b"bad\xffname")        # a file name that is not UTF-8
@@ -138,9 +138,16 @@ def test_gradebook_summary_and_feedback(mixed):
     n = str(len(exercises_of("00_welcome")))
     assert summary["honest"]["points"] == n and summary["honest"]["max_points"] == n
     assert summary["patch_builtins"]["tampered"] == n
+    # flags: what the instructor looks at first, in both CSV files
+    assert summary["patch_builtins"]["flags"] == "tampered" and summary["honest"]["flags"] == ""
+    assert "review: " in summary["a5_forged_recorder"]["flags"]
+    flags = {(r["student"], r["exercise"]): r["flags"] for r in rows}
+    assert flags[("a6_kept_reference", "pitch_range")] == "used the course's reference"
+    assert flags[("patch_builtins", "pitch_range")] == "tampered" and flags[("honest", "pitch_range")] == ""
+    assert "used the course's reference" in summary["a6_kept_reference"]["flags"]
     for s in students:
-        text = (out / "feedback" / f"{grading._safe_name(s)}.md").read_text()
-        assert text.startswith(f"# Feedback for {s}")
+        text = (out / "feedback" / f"{reports.safe_name(s)}.md").read_text()
+        assert text.startswith(f"# Feedback for {reports.md_text(s)}")
     assert f"{n} / {n} points" in (out / "feedback" / "honest.md").read_text()
     assert "kernel stopped" in (out / "feedback" / "os_exit.md").read_text()
     assert not list(out.rglob("*.tmp")), "reports are written atomically"
@@ -156,7 +163,7 @@ def test_no_job_outlives_the_grading(mixed):
 
 
 def test_grading_against_the_real_lesson(repo_root, tmp_path):
-    """End to end with solutions/00_welcome.ipynb: the honest student passes, the stub fails."""
+    """End to end with solutions/00_welcome.ipynb: the honest student passes, the untouched stub is not attempted."""
     lesson_nb = hostile.solution()
     subs = hostile.write_submissions(tmp_path / "subs", {"alice": hostile.correct(lesson_nb),
                                                           "bob": hostile.student(lesson_nb)})
@@ -168,7 +175,7 @@ def test_grading_against_the_real_lesson(repo_root, tmp_path):
     got = {(r["student"], r["exercise"]): r["status"] for r in rows}
     names = [ex.name for ex in exercises_of("00_welcome")]
     assert len(names) >= 3
-    assert got == {**{("alice", n): "passed" for n in names}, **{("bob", n): "failed" for n in names}}
+    assert got == {**{("alice", n): "passed" for n in names}, **{("bob", n): "not attempted" for n in names}}
 
 
 def test_grading_as_another_user_stops_writes_outside(light, tmp_path):

@@ -303,6 +303,17 @@ def test_sampler_generates_and_reports_errors():
     assert "no" in empty.error.lower()
 
 
+def test_sampler_names_its_controls_after_the_generators_parameters():
+    def new_melody(temperature, bars, seed):
+        return _generate(temperature, 4 * bars, seed)
+
+    sampler = listen.Sampler(new_melody, length=(1, 16, 2))
+    assert sampler.length.description == "bars"
+    sampler.run()
+    assert "new_melody(temperature=1.00, bars=2, seed=0)" in sampler.status.value
+    assert sampler.player.title == "sample (T=1.00, bars=2, seed=0)"
+
+
 @pytest.mark.parametrize("kwargs", [dict(generate=None), dict(temperature=(2.0, 1.0, 1.5)), dict(length=(10, 5, 7)),
                                     dict(length="long"), dict(seed=-1), dict(temperature=(-1.0, 1.0, 0.5))])
 def test_sampler_bad_arguments(kwargs):
@@ -368,6 +379,27 @@ def test_plot_pianoroll_music_and_arrays(chorale):
     assert len(ax3.images) == 1
     _, ax4 = listen.plot_pianoroll(melody(), time="seconds", title="tune")
     assert ax4.get_title() == "tune" and ax4.get_xlabel() == "time (s)"
+
+
+def test_a_melodys_piano_roll_names_more_than_the_cs():
+    tune = [(p, 0.25 * i, 0.25 * (i + 1)) for i, p in enumerate([62, 64, 66, 67, 69, 71, 73, 74, 76, 78, 79, 81])]
+    _, ax = listen.plot_pianoroll(tune)              # D4..A5 with a margin: C4..B5, two octaves
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[:4] == ["C4", "D4", "E4", "F4"] and "A5" in labels and not any("#" in x or "b" in x[1:] for x in labels)
+    _, wide = listen.plot_pianoroll([(36, 0, 1), (84, 0, 1)])    # four octaves: the Cs only
+    assert [t.get_text() for t in wide.get_yticklabels()] == ["C2", "C3", "C4", "C5", "C6"]
+
+
+def test_the_tenor_staff_has_the_treble_8_clef():
+    import music21
+
+    piece = cm.from_music21(music21.corpus.parse("bach/bwv269"))
+    clefs = {p.partName: type(p.recurse().getElementsByClass("Clef").first()).__name__
+             for p in cm.to_music21(cm.trim(piece, 0.0, 8.0)).parts}
+    assert clefs == {"Soprano": "TrebleClef", "Alto": "TrebleClef", "Tenor": "Treble8vbClef", "Bass": "BassClef"}
+    from course.listen.score import _musicxml
+
+    assert _musicxml(cm.trim(piece, 0.0, 8.0)).count("<clef-octave-change>-1</clef-octave-change>") == 1
 
 
 def test_plot_pianoroll_bad_input():
@@ -517,8 +549,41 @@ def test_doctor_command():
     out = subprocess.run([sys.executable, "-m", "course", "doctor"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     for word in ("python", "torch", "music21", "pretty_midi", "ipywidgets", "nbval", "verovio", "device", "audio",
-                 "widgets", "colab", "score test"):
+                 "widgets", "colab", "score test", "fast mode", "full training", "datasets", "browser test"):
         assert word in out.stdout, word
+    assert "03_melody_lstm melody_lstm:" in out.stdout and " min (cpu" in out.stdout    # from the shipped card
+    assert "datasets       intact" in out.stdout
+
+
+def test_doctor_reports_fast_mode_damaged_data_sets_and_a_missing_browser(monkeypatch, tmp_path, capsys):
+    import argparse
+    import json
+    import shutil
+
+    from course import doctor
+    from course.data import datasets_dir
+
+    parser = argparse.ArgumentParser()
+    doctor.add_arguments(parser)
+    for value, shown in (("1", "fast mode      ON (COURSE_FAST=1)"), ("", "fast mode      off")):
+        monkeypatch.setenv("COURSE_FAST", value)
+        assert doctor.run(parser.parse_args(["--quick"])) == 0
+        assert shown in capsys.readouterr().out
+    damaged = tmp_path / "datasets"
+    shutil.copytree(datasets_dir(), damaged)
+    index = json.loads((damaged / "folk.json").read_text())
+    index["arrays"]["pitch"]["sha256"] = "0" * 64
+    (damaged / "folk.json").write_text(json.dumps(index))
+    monkeypatch.setenv("COURSE_DATASETS", str(damaged))
+    assert doctor.run(parser.parse_args(["--quick"])) == 1
+    out = capsys.readouterr().out
+    assert "datasets       NOT intact" in out and "folk.npz: array(s) pitch do not match" in out
+    assert "git checkout datasets/" in out and "python -m course data build" in out
+    monkeypatch.delenv("COURSE_DATASETS")
+    monkeypatch.setattr(doctor, "CHROMIUM", str(tmp_path / "no-chromium"))
+    assert doctor.run(parser.parse_args(["--quick"])) == 0
+    out = capsys.readouterr().out
+    assert "browser test   will be skipped" in out and f"chromium at {tmp_path / 'no-chromium'}" in out
 
 
 def test_doctor_reports_missing_requirements(monkeypatch, capsys):

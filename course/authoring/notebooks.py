@@ -21,7 +21,7 @@ from ..checks.guard import pass_line
 __all__ = ["BEGIN", "END", "CHECK_MARKER", "SETUP_MARKER", "read_notebook", "parse_notebook", "dumps",
            "is_check_cell", "check_name", "check_cells", "is_setup_cell", "stub_source",
            "has_solution", "pass_output", "cell_text_output", "defined_names", "lesson_id_from_path",
-           "lesson_of", "sanitize_outputs", "LESSON_FILE_RE", "source_hash"]
+           "lesson_of", "sanitize_outputs", "LESSON_FILE_RE", "source_hash", "syntax_error"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -227,6 +227,25 @@ def defined_names(source: str) -> set[str]:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
     return names
+
+
+def syntax_error(source: str) -> str | None:
+    """Why a code cell is not valid Python, with the line (``"IndentationError on line 3: ..."``), or None.
+
+    IPython's magics and shell escapes are left out as IPython runs them, top-level ``await`` is
+    allowed as IPython allows it, and a cell magic (``%%bash``...) is not Python, so never an error.
+    """
+    if _first_line(source).startswith("%%"):
+        return None
+    try:
+        compile(_strip_magics(source), "<cell>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    except SyntaxError as e:
+        where = f" on line {e.lineno}" if e.lineno else ""
+        text = (e.text or "").strip()
+        return f"{type(e).__name__}{where}: {e.msg}" + (f" (`{text[:80]}`)" if text else "")
+    except (ValueError, RecursionError, MemoryError, OverflowError):    # null bytes, a cell nested too deeply
+        return None
+    return None
 
 
 # ------------------------------------------------------------------------------------ outputs

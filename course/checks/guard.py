@@ -8,6 +8,11 @@ or
 
     FAIL <exercise>: case '<case>': <what was wrong>. Hint: <hint>
 
+The hint is about the exercise, so it comes only with failures that are: a wrong answer, a crash inside
+the computation, a stub not yet replaced. A name that is not defined (a typo), a failed import or a
+syntax error is named as such, without it. In a notebook a FAIL line is shown with an HTML twin that
+wraps between words (JupyterLab breaks plain output lines anywhere, even mid-word).
+
 :func:`run_cases` is the *call* step of a check (see :mod:`course.checks.kit`): it runs the student's
 function on each case under a time limit with its prints swallowed, turns exceptions, time-outs,
 changed inputs and odd results into FAIL lines, and hands each result to the case's comparison.
@@ -38,8 +43,11 @@ Lesson: 00_welcome
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import copy
+import difflib
+import html
 import io
 import signal
 import threading
@@ -47,11 +55,13 @@ import types
 import warnings
 from typing import Callable
 
+from .cells import kernel_shell
 from .values import CheckFailure, plain, same, short
 
-__all__ = ["run_cases", "time_limit", "pass_line", "DEFAULT_TIME_LIMIT"]
+__all__ = ["run_cases", "time_limit", "pass_line", "DEFAULT_TIME_LIMIT", "NOT_IMPLEMENTED", "show_line"]
 
 DEFAULT_TIME_LIMIT = 10.0   # seconds per case
+NOT_IMPLEMENTED = "not implemented yet"     # what a FAIL line says of a stub (the grader's "not attempted")
 _SINK_LIMIT = 100_000       # characters of a student's own prints kept while a case runs (then dropped)
 
 
@@ -135,8 +145,8 @@ def run_cases(name: str, func, cases, *, compare: Callable, hint: str = "", name
             _report(line, keep)
         return ok
 
-    def fail(case_name: str, what: str) -> bool:
-        h = f" Hint: {hint}" if hint else ""
+    def fail(case_name: str, what: str, about_the_exercise: bool = True) -> bool:
+        h = f" Hint: {hint}" if hint and about_the_exercise else ""
         return finish(f"FAIL {name}: case '{case_name}': {what.rstrip('. ')}.{h}", False)
 
     if not callable(func):
@@ -158,13 +168,16 @@ def run_cases(name: str, func, cases, *, compare: Callable, hint: str = "", name
             except KeyboardInterrupt:
                 return fail(case.name, "interrupted while your function was running (too slow, or a loop that never ends?)")
             except NotImplementedError:
-                return fail(case.name, "not implemented yet (replace the `raise NotImplementedError()` line with your code)")
+                return fail(case.name, f"{NOT_IMPLEMENTED} (replace the `raise NotImplementedError()` line with your code)")
             except RecursionError:
                 return fail(case.name, "your function recursed too deeply")
             except MemoryError:
                 return fail(case.name, "your function ran out of memory")
             except SystemExit:
                 return fail(case.name, "your function called exit(); return a value instead")
+            except (NameError, ImportError, SyntaxError) as e:      # a typo, a missing module: not the exercise
+                keep.append(e)
+                return fail(case.name, _not_about_the_exercise(e), about_the_exercise=False)
             except Exception as e:  # the student's bug, reported as one line
                 keep.append(e)
                 return fail(case.name, f"your function raised {type(e).__name__}: {_one_line(e, 120)}")
@@ -186,6 +199,43 @@ def run_cases(name: str, func, cases, *, compare: Callable, hint: str = "", name
         except _TimeUp:  # an interrupt that arrived between two steps above
             return fail(case.name, f"your function took longer than {time_limit_s:g} s (an infinite loop?)")
     return finish(pass_line(name), True)
+
+
+def _not_about_the_exercise(e: BaseException) -> str:
+    """What went wrong, for a NameError (with the name it was probably meant to be), ImportError or SyntaxError."""
+    missing = getattr(e, "name", None)
+    if type(e) is NameError and type(missing) is str:
+        close = difflib.get_close_matches(missing, _names_in_reach(e), n=1, cutoff=0.75)
+        why = f"did you mean {close[0]!r}?" if close else "a typo, or a cell above that has not been run?"
+        return f"your function uses the name {missing!r}, which is not defined ({why})"
+    return f"your function raised {type(e).__name__}: {_one_line(e, 120)}"
+
+
+def _names_in_reach(e: BaseException) -> list[str]:
+    """The names the code that raised ``e`` could have meant: its locals, its globals, the builtins."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    names = set(dir(builtins))
+    if tb is not None:
+        frame = tb.tb_frame
+        names.update(n for n in frame.f_code.co_varnames if type(n) is str)
+        names.update(k for k in dict.keys(frame.f_globals) if type(k) is str)
+    return sorted(names)
+
+
+def show_line(line: str) -> None:
+    """Print a check's one line. In a notebook a FAIL line goes out with an HTML twin that wraps between words."""
+    shell = kernel_shell() if line.startswith("FAIL ") else None
+    if shell is not None:
+        try:
+            shell.display_pub.publish(data={"text/plain": line, "text/html": (
+                '<pre style="white-space: pre-wrap; word-break: normal; overflow-wrap: anywhere; margin: 0; '
+                f'padding: 0; background: none">{html.escape(line)}</pre>')}, metadata={})
+            return
+        except Exception:  # noqa: BLE001 - a display the notebook broke: plain text still works
+            pass
+    print(line)
 
 
 def _one_line(e: BaseException, limit: int) -> str:
@@ -246,6 +296,7 @@ def _make_guard():
     hooks: list = []        # [(record, verify)], installed once, at arm time, by the side channel
     running: list = []      # the boxes of the checks running now (one, unless a check is nested)
     getvalue = io.StringIO.getvalue          # the real one, whatever is set on the sink
+    show = show_line                         # bound now: rebinding the module global changes nothing
 
     def install(record: Callable, verify: Callable) -> bool:
         """Hand the guard the grader's recorder and tamper check; only the first call counts."""
@@ -332,7 +383,7 @@ def _make_guard():
                         "trusted. Restart the kernel and run the notebook without changing the course's code.")
             line = str(line).replace("\n", " ").replace("\r", " ")
             try:
-                print(line)
+                show(line)
             except Exception:  # a stdout the notebook broke: the record still counts
                 pass
             if record is not None:

@@ -15,7 +15,9 @@
 its check cell print exactly the pass line *and* the side channel holds exactly one record of the
 real check from that cell, with the pass line and nothing found tampered with. A record that says
 the course's code was changed (see :mod:`.sidechannel`), or more than one run of the check in its
-cell, makes the exercise ``tampered``.
+cell, makes the exercise ``tampered``; a fail line that says the stub is still there makes it
+``not attempted``. Messages name the cause first: an exercise whose function is defined in a cell
+that is not valid Python says so, with the line, before what the check then saw.
 
 Lesson: 00_welcome
 """
@@ -32,6 +34,7 @@ from pathlib import Path
 from ..errors import ExerciseError
 from ..authoring import notebooks as nbs
 from ..checks import env, lessons, load, pass_line
+from ..checks.guard import NOT_IMPLEMENTED
 from . import sandbox
 
 __all__ = ["LessonChecks", "Prepared", "ExerciseResult", "NotebookResult", "load_lesson", "find_lessons",
@@ -227,7 +230,7 @@ def prepare(nb, lesson: LessonChecks, arm: bool = True) -> Prepared:
 @dataclass
 class ExerciseResult:
     exercise: str
-    status: str           # passed, failed, error, tampered
+    status: str           # passed, failed, not attempted, error, tampered
     message: str
     points: int
     max_points: int
@@ -319,6 +322,34 @@ def run_prepared(prepared: Prepared, *, cell_timeout: float = 300.0, notebook_ti
     return _decide(prepared, records, cells, job, notebook_timeout)
 
 
+def _syntax_errors(prepared: Prepared) -> dict[int, tuple[str, str, set[str]]]:
+    """``{code-cell number: (its first line, the syntax error, the names it means to define)}``."""
+    out = {}
+    check_nums = set(prepared.cell_of.values())
+    code_cells = [c for c in prepared.nb.cells if c.cell_type == "code"]
+    for num, cell in enumerate(code_cells):
+        if num in check_nums or cell.source == ARM_SOURCE:
+            continue
+        problem = nbs.syntax_error(cell.source)
+        if problem:
+            first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+            out[num] = (first[:60], problem, _defined_names(cell.source))
+    return out
+
+
+def _syntax_cause(name: str, prepared: Prepared, syntax: dict, status: str, msg: str) -> str | None:
+    """The syntax error behind an exercise's failure: in a cell that defines what its check is given,
+    or, when the check's cell found a name missing, in any cell before it."""
+    wanted = set(prepared.lesson.args.get(name) or [name])
+    hits = [num for num, (_, _, names) in syntax.items() if names & wanted]
+    if not hits and status == "error" and "NameError" in msg:
+        hits = [num for num in syntax if num < prepared.cell_of.get(name, 0)]
+    if not hits:
+        return None
+    first, problem, _ = syntax[hits[-1]]
+    return f"the code cell starting {first!r} is not valid Python: {problem}; fix it and run it again"
+
+
 def _decide(prepared: Prepared, records: list[dict], cells: list[dict], job, notebook_timeout: float) -> NotebookResult:
     done = any(c.get("done") for c in cells)
     by_cell: dict[int, dict] = {}
@@ -327,7 +358,9 @@ def _decide(prepared: Prepared, records: list[dict], cells: list[dict], job, not
             prev = by_cell.get(c["cell"])
             if prev is None or prev.get("outcome") == "passed":
                 by_cell[c["cell"]] = c
-    notes = []
+    syntax = _syntax_errors(prepared)
+    notes = [f"the code cell starting {first!r} is not valid Python: {problem}"
+             for first, problem, _ in syntax.values()]
     if job.timed_out:
         notes.append(f"the notebook ran longer than {notebook_timeout:g} s and was stopped")
     elif not done:
@@ -335,7 +368,7 @@ def _decide(prepared: Prepared, records: list[dict], cells: list[dict], job, not
     check_nums = set(prepared.cell_of.values())
     code_cells = [c for c in prepared.nb.cells if c.cell_type == "code"]
     for num, c in sorted(by_cell.items()):
-        if num not in check_nums and c.get("outcome") == "failed" and 0 < num < len(code_cells):
+        if num not in check_nums and num not in syntax and c.get("outcome") == "failed" and 0 < num < len(code_cells):
             first = next((ln.strip() for ln in code_cells[num].source.splitlines() if ln.strip()), "")
             notes.append(f"the code cell starting {first[:60]!r}: {cell_problem(c.get('message', ''))}")
     results = []
@@ -360,7 +393,8 @@ def _decide(prepared: Prepared, records: list[dict], cells: list[dict], job, not
             else:
                 status, msg = "passed", ok_line
         elif line:
-            status, msg = "failed", line
+            stub = line.startswith(f"FAIL {name}: case ") and f": {NOT_IMPLEMENTED} (" in line
+            status, msg = ("not attempted" if stub else "failed"), line
         elif rep is not None and rep.get("outcome") == "passed":
             status, msg = "tampered", ("the check cell showed the pass line, but the course's check did not "
                                        "pass it there (was a check function or print replaced?)")
@@ -368,6 +402,9 @@ def _decide(prepared: Prepared, records: list[dict], cells: list[dict], job, not
             status, msg = "error", f"the check did not run ({cell_problem(rep.get('message', ''))})"
         else:
             status, msg = "error", "the notebook stopped before this check ran (time limit, crash or exit)"
+        cause = _syntax_cause(name, prepared, syntax, status, msg) if status in ("failed", "error") else None
+        if cause:
+            status, msg = "error", f"{cause} (then the check said: {msg})"
         for extra in prepared.notes.get(name, []):
             msg += f" [{extra}]"
         results.append(ExerciseResult(name, status, msg, points if status == "passed" else 0, points))

@@ -11,11 +11,23 @@ the student id). For each one the grader
    random cases seeded differently from the notebooks' and from the self-check's;
 4. writes, from this process only, ``REPORT/gradebook.csv`` (one row per student and exercise),
    ``REPORT/summary.csv`` (one row per student) and ``REPORT/feedback/<student>.md``, each
-   atomically (a temporary file, then a rename), plus ``REPORT/grading.json`` about the run.
+   atomically (a temporary file, then a rename), plus ``REPORT/grading.json`` about the run
+   (:mod:`.reports`: what a student controls is escaped there, and a ``flags`` column names
+   tampering and use of the course's reference answers).
 
-Statuses: ``passed``; ``failed`` (the check's fail line is the message); ``error`` (the check
-cell could not run its check: a missing function, a crash, a time limit); ``tampered`` (points
-withheld: the message says what was found); ``invalid`` (not a gradable notebook).
+``--lesson NN`` grades one lesson only: a notebook of another lesson is ``invalid``, and its row
+names both. ``--shard K/N`` grades a deterministic share of the folder and ``--merge`` combines the
+shards into the gradebook one run would have written (:mod:`.shards`).
+
+A grading run never overwrites another: when ``REPORT`` already holds files, the run goes into the
+first free ``REPORT-2``, ``REPORT-3``, ... beside it and says so, so every earlier gradebook (and the
+seed that reproduces it, in its ``grading.json``) is kept.
+
+Statuses: ``passed``; ``failed`` (the check's fail line is the message); ``not attempted`` (the
+exercise's stub is still there: the check's fail line says "not implemented yet"); ``error`` (the
+check cell could not run its check: a missing function, a crash, a time limit, a cell that is not
+valid Python); ``tampered`` (points withheld: the message says what was found); ``invalid`` (not a
+gradable notebook).
 
 The submitted files are only read. The grader compares the submissions folder before and after
 the run and reports any change (a job writing there would need an absolute path; see
@@ -36,12 +48,8 @@ Lesson: 00_welcome
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
 import hashlib
-import io
-import json
 import os
-import re
 import secrets
 import sys
 import time
@@ -50,35 +58,31 @@ from pathlib import Path
 
 from ..errors import ExerciseError
 from ..authoring import notebooks as nbs
-from ..files import atomic_write
-from . import checkrun, sandbox, tamper
+from . import checkrun, sandbox, shards, tamper
+from .reports import COLUMNS, TAMPERED, USED_REFERENCE, Entry, GradeRun, Row, clean_text, write_reports
 
-__all__ = ["Row", "GradeRun", "grade", "add_arguments", "run", "COLUMNS"]
+__all__ = ["Row", "GradeRun", "grade", "merge", "add_arguments", "run", "COLUMNS"]
 
-COLUMNS = ["student", "lesson", "exercise", "points", "max_points", "status", "message"]
 MAX_SUBMISSION_BYTES = 20_000_000
+# what course.checks.guard says when graded code calls the course's reference answer
+REFERENCE_BLOCKED = "reference implementation is not available"
 
 
-@dataclass
-class Row:
-    student: str
-    lesson: str
-    exercise: str
-    points: int
-    max_points: int
-    status: str
-    message: str
+def fresh_out(out: Path) -> Path:
+    """``out`` if it is missing or empty, else the first free ``out-2``, ``out-3``... beside it."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ExerciseError(f"--out {out} is a file; give a folder for the gradebook.")
 
+    def taken(folder: Path) -> bool:
+        return folder.exists() and (not folder.is_dir() or any(folder.iterdir()))
 
-@dataclass
-class GradeRun:
-    rows: list[Row]
-    seconds: float
-    notes: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def student_rows(self, student: str) -> list[Row]:
-        return [r for r in self.rows if r.student == student]
+    candidate, k, base = out, 1, out.resolve()
+    while taken(candidate):
+        k += 1
+        candidate = base.with_name(f"{base.name}-{k}")
+    candidate.mkdir(parents=True, exist_ok=True)
+    return candidate
 
 
 @dataclass
@@ -90,35 +94,45 @@ class _Job:
     problem: str | None = None
     findings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    review: int = 0               # findings for the instructor that took no points
+
+
+def submission_files(submissions: Path) -> list[Path]:
+    """The submitted notebooks, sorted by name as bytes (the same order on every machine)."""
+    return sorted((p for p in submissions.iterdir() if p.is_file() and p.suffix == ".ipynb"),
+                  key=lambda p: os.fsencode(p.name))
+
+
+def resolve_lesson(text: str, lessons: dict) -> str:
+    """``"03"``, ``"3"`` or ``"03_melody_lstm"`` -> the lesson id in ``lessons``."""
+    want = str(text).strip().removesuffix(".ipynb")
+    if want in lessons:
+        return want
+    num = want.zfill(2) if want.isdigit() else want
+    hits = [k for k in lessons if k.split("_", 1)[0] == num]
+    if len(hits) != 1:
+        raise ExerciseError(f"--lesson {text}: no such lesson in the lessons folder "
+                            f"(there are {', '.join(sorted(lessons))}).")
+    return hits[0]
 
 
 # ------------------------------------------------------------------------------------ one submission
-def clean_text(text: str) -> str:
-    """``text`` safe to write as UTF-8: bytes a file name could not decode become ``\\xNN``."""
+def _load(path: Path, lessons: dict[str, checkrun.LessonChecks], student: str | None = None,
+          only: str | None = None) -> _Job:
+    """Read, identify and scan one submission (graded as ``student``, of lesson ``only`` if given);
+    whatever goes wrong becomes the job's problem."""
+    student = student or clean_text(path.stem)
     try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _load(path: Path, lessons: dict[str, checkrun.LessonChecks]) -> _Job:
-    """Read, identify and scan one submission; whatever goes wrong becomes the job's problem."""
-    try:
-        return _load_unsafe(path, lessons)
+        return _load_unsafe(path, lessons, student, only)
     except Exception as e:  # noqa: BLE001 - one odd notebook never stops the run
-        job = _Job(clean_text(path.stem), path)
+        job = _Job(student, path)
         job.problem = (f"{clean_text(path.name)} could not be read for grading "
                        f"({type(e).__name__}: {clean_text(str(e))[:100]})")
         return job
 
 
-def _load_unsafe(path: Path, lessons: dict[str, checkrun.LessonChecks]) -> _Job:
-    job = _Job(clean_text(path.stem), path)
+def _load_unsafe(path: Path, lessons: dict[str, checkrun.LessonChecks], student: str, only: str | None) -> _Job:
+    job = _Job(student, path)
     try:
         size = path.stat().st_size
         if size > MAX_SUBMISSION_BYTES:
@@ -136,6 +150,11 @@ def _load_unsafe(path: Path, lessons: dict[str, checkrun.LessonChecks]) -> _Job:
     if match.lesson is None:
         job.problem = (f"{name} does not belong to any lesson in the lessons folder "
                        "(no course metadata, no NN_ file name, no known check cells)")
+        return job
+    if only is not None and match.lesson != only:
+        job.lesson = lessons[only]
+        job.problem = (f"{name} is a notebook of lesson {match.lesson}, but this run grades lesson {only} "
+                       "(--lesson): it was not graded")
         return job
     job.lesson = lessons[match.lesson]
     if job.lesson.problem:
@@ -179,42 +198,22 @@ def _grade_job_unsafe(job: _Job, opts: dict) -> list[Row]:
             status, points = "tampered", 0
             message = ("points withheld: " + "; ".join(str(f) for f in hits[:3])
                        + f" (the check said: {r.message})")
-        rows.append(Row(job.student, result.lesson, r.exercise, points, r.max_points, status, message))
+        rows.append(Row(job.student, result.lesson, r.exercise, points, r.max_points, status, message,
+                        _flags(status, message, hits)))
     job.notes = result.notes + [f"flagged for review: {w}" for w in warnings[:10]]
+    job.review = len(warnings)
     return rows
 
 
-# ------------------------------------------------------------------------------------ reports
-def _atomic_write(path: Path, text: str) -> None:
-    atomic_write(path, clean_text(text).encode("utf-8", "backslashreplace"))
+def _flags(status: str, message: str, hits: list) -> str:
+    """A row's flags (see :mod:`.reports`): tampering, and the course's reference answer called or named."""
+    found = [TAMPERED] if status == "tampered" else []
+    if REFERENCE_BLOCKED in message or any(f.what.startswith(tamper.USES_REFERENCE) for f in hits):
+        found.append(USED_REFERENCE)
+    return "; ".join(found)
 
 
-def _csv_text(header: list[str], rows: list[list]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def _safe_name(student: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
-
-
-def _feedback(student: str, rows: list[Row], notes: list[str], seed_note: str) -> str:
-    got, total = sum(r.points for r in rows), sum(r.max_points for r in rows)
-    lesson = rows[0].lesson if rows else "?"
-    out = [f"# Feedback for {student}: lesson {lesson}", "", f"**Score: {got} / {total} points.**", "",
-           "| exercise | result | points | details |", "|---|---|---|---|"]
-    for r in rows:
-        detail = "" if r.status == "passed" else r.message.replace("|", "\\|").replace("\n", " ")
-        out.append(f"| {r.exercise} | {r.status} | {r.points} / {r.max_points} | {detail} |")
-    if notes:
-        out += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    out += ["", seed_note, ""]
-    return "\n".join(out)
-
-
+# ------------------------------------------------------------------------------------ the run
 def _snapshot(folder: Path, exclude: Path | None) -> dict[str, tuple[int, int]]:
     snap = {}
     for root, dirs, files in os.walk(folder):
@@ -231,27 +230,37 @@ def _snapshot(folder: Path, exclude: Path | None) -> dict[str, tuple[int, int]]:
     return snap
 
 
-# ------------------------------------------------------------------------------------ the run
 def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, cell_timeout: float = 300.0,
           notebook_timeout: float = 1200.0, memory_mb: int | None = 4096, lessons_dir: str | Path | None = None,
           seed: str | None = None, run_as: str | None = None, max_output_kb: int = 1000,
-          progress: bool = True) -> GradeRun:
-    """Grade every ``*.ipynb`` in ``submissions``; write the gradebook and feedback to ``out``."""
+          lesson: str | None = None, shard: str | tuple[int, int] | None = None, progress: bool = True) -> GradeRun:
+    """Grade every ``*.ipynb`` in ``submissions`` (only lesson ``lesson``'s, if given; only shard
+    ``"K/N"``'s share, if given: see :mod:`.shards`); write the gradebook and feedback to ``out``
+    (or beside it, when ``out`` already holds files: see :func:`fresh_out`; the run's ``out`` says where)."""
     t0 = time.monotonic()
-    submissions, out = Path(submissions), Path(out)
+    submissions = Path(submissions)
     if not submissions.is_dir():
         raise ExerciseError(f"No submissions folder at {submissions}.")
+    if isinstance(shard, str):
+        shard = shards.parse_shard(shard)
+    if shard is not None and not seed:
+        raise ExerciseError("--shard needs --seed: every shard must grade with the same random cases.")
     lessons = checkrun.find_lessons(lessons_dir)
-    files = sorted(p for p in submissions.iterdir() if p.is_file() and p.suffix == ".ipynb")
+    only = resolve_lesson(lesson, lessons) if lesson else None
+    out = fresh_out(Path(out))
+    files = submission_files(submissions)
     skipped = sorted(clean_text(p.name) for p in submissions.iterdir() if p.is_file() and p.suffix != ".ipynb"
                      and not p.name.startswith("."))
     out_resolved = out.resolve()
     before = _snapshot(submissions, out_resolved)
+    digest = shards.folder_digest(files)
     seed = seed or secrets.token_hex(8)
     limits = sandbox.Limits(memory_mb=memory_mb, run_as=sandbox.resolve_user(run_as))
     opts = dict(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, limits=limits,
                 seed=f"grading:{seed}", max_output_kb=max_output_kb)
-    loaded = _unique_ids([_load(p, lessons) for p in files])
+    ids = _unique_ids(files)               # over the whole folder, so that every shard names students alike
+    share = shards.pick(len(files), shard)
+    loaded = [_load(files[i], lessons, ids[i], only) for i in share]
     jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(loaded))))
     rows_by_student: dict[str, list[Row]] = {}
     try:
@@ -279,56 +288,64 @@ def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, 
         notes.append("the submissions folder changed during grading (a submission wrote there?): "
                      + ", ".join(clean_text(c) for c in changed[:20]))
     rows = [r for job in loaded for r in rows_by_student.get(job.student, [])]
-    run_ = GradeRun(rows, time.monotonic() - t0, notes, skipped)
-    _write_reports(run_, loaded, out, seed, dict(jobs=jobs, cell_timeout=cell_timeout,
-                                                 notebook_timeout=notebook_timeout, memory_mb=memory_mb,
-                                                 run_as=run_as, lessons_dir=str(next(iter(lessons.values())).path.parent)))
+    run_ = GradeRun(rows, time.monotonic() - t0, notes, skipped, out)
+    settings = dict(jobs=jobs, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, memory_mb=memory_mb,
+                    max_output_kb=max_output_kb, run_as=run_as,
+                    lessons_dir=str(next(iter(lessons.values())).path.parent))
+    extra = {"lesson": only, "submissions": digest}
+    if shard is not None:
+        extra["shard"] = f"{shard[0]}/{shard[1]}"
+    entries = _write_reports(run_, loaded, out, seed, settings, extra)
+    if shard is not None:
+        shards.write_manifest(out, {"seed": seed, "shard": list(shard), "lesson": only,
+                                    "checks": shards.checks_digest(lessons), "submissions": digest,
+                                    "count": len(files), "settings": settings, "seconds": round(run_.seconds, 1),
+                                    "notes": run_.notes, "skipped_files": skipped}, dict(zip(share, entries)))
     return run_
 
 
-def _unique_ids(loaded: list[_Job]) -> list[_Job]:
-    """Ids that clean up alike (a byte 0xff in one file name, the text ``\\xff`` in another) get told apart."""
+def merge(folders: list[str | Path], out: str | Path) -> GradeRun:
+    """Combine the outputs of ``course grade --shard K/N`` (all N of one run) into the reports that one
+    unsharded run would have written to ``out`` (see :mod:`.shards`); refuses shards that do not fit."""
+    manifests, entries = shards.read_shards([Path(f) for f in folders])
+    out = fresh_out(Path(out))
+    info = shards.merge_info(manifests)
+    write_reports(entries, out, manifests[0]["seed"], info)
+    return GradeRun([r for e in entries for r in e.rows], info["seconds"], info["notes"], info["skipped_files"], out)
+
+
+def _unique_ids(files: list[Path]) -> list[str]:
+    """The student id of each file: its name without ``.ipynb``; ids that clean up alike (a byte 0xff in
+    one file name, the text ``\\xff`` in another) get told apart."""
     seen: set[str] = set()
-    for job in loaded:
-        if job.student in seen:
-            raw = os.fsencode(str(job.path.name))
-            job.student = f"{job.student}-{hashlib.sha1(raw).hexdigest()[:6]}"
-        seen.add(job.student)
-    return loaded
+    ids = []
+    for path in files:
+        student = clean_text(path.stem)
+        if student in seen:
+            student = f"{student}-{hashlib.sha1(os.fsencode(path.name)).hexdigest()[:6]}"
+        seen.add(student)
+        ids.append(student)
+    return ids
 
 
-def _write_reports(run_: GradeRun, loaded: list[_Job], out: Path, seed: str, settings: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "gradebook.csv", _csv_text(COLUMNS, [[getattr(r, c) for c in COLUMNS] for r in run_.rows]))
-    summary = []
-    seed_note = (f"Graded with new random cases (seed {seed!r}), a fresh kernel and time limits; the check cells "
-                 "were the lesson's own, whatever the notebook contained.")
-    used_names: set[str] = set()
-    for job in loaded:
-        rows = run_.student_rows(job.student)
-        fname = _safe_name(job.student)
-        if fname in used_names:        # two ids that clean up to the same file name
-            fname = f"{fname}-{hashlib.sha1(job.student.encode()).hexdigest()[:6]}"
-        used_names.add(fname)
-        got, total = sum(r.points for r in rows), sum(r.max_points for r in rows)
-        lesson = rows[0].lesson if rows else "?"
-        flags = sum(r.status == "tampered" for r in rows)
-        summary.append([job.student, lesson, got, total, flags, clean_text(job.path.name)])
-        notes = list(job.notes)
-        try:
-            _atomic_write(out / "feedback" / f"{fname}.md", _feedback(job.student, rows, notes, seed_note))
-        except (OSError, ValueError) as e:  # one feedback file failing never loses the gradebook
-            run_.notes.append(f"could not write the feedback of {job.student}: {type(e).__name__}: {e}")
-    _atomic_write(out / "summary.csv", _csv_text(["student", "lesson", "points", "max_points", "tampered", "file"], summary))
-    info = {"seed": seed, "seconds": round(run_.seconds, 1), "notebooks": len(loaded), "settings": settings,
-            "notes": run_.notes, "skipped_files": run_.skipped}
-    _atomic_write(out / "grading.json", json.dumps(info, indent=1) + "\n")
+def _write_reports(run_: GradeRun, loaded: list[_Job], out: Path, seed: str, settings: dict,
+                   extra: dict | None = None) -> list[Entry]:
+    """The reports of ``run_`` (see :func:`.reports.write_reports`); returns each job's entry."""
+    entries = [Entry(job.student, clean_text(job.path.name), run_.student_rows(job.student), list(job.notes),
+                     job.review) for job in loaded]
+    info = {"seconds": round(run_.seconds, 1), "notebooks": len(loaded), "settings": settings,
+            "notes": run_.notes, "skipped_files": run_.skipped, **(extra or {})}
+    write_reports(entries, out, seed, info)
+    return entries
 
 
 # ------------------------------------------------------------------------------------ command line
 def add_arguments(parser) -> None:
-    parser.add_argument("submissions", type=Path, help="folder of submitted notebooks, one per student (STUDENT.ipynb)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for gradebook.csv, summary.csv and feedback/")
+    parser.add_argument("submissions", type=Path, nargs="?",
+                        help="folder of submitted notebooks, one per student (STUDENT.ipynb); not with --merge")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for gradebook.csv, summary.csv and feedback/ (never overwritten: when it holds "
+                             "files, the run goes into OUT-2, OUT-3, ... beside it)")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="notebooks at once (default: CPU cores)")
     parser.add_argument("--cell-timeout", type=float, default=300.0, metavar="S", help="seconds per cell (300)")
     parser.add_argument("--notebook-timeout", type=float, default=1200.0, metavar="S",
@@ -337,7 +354,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-output-kb", type=int, default=1000, metavar="K", help="printed output kept per cell (1000)")
     parser.add_argument("--lessons-dir", type=Path, default=None,
                         help="lesson notebooks with the check cells (default: the course's solutions/)")
-    parser.add_argument("--seed", default=None, help="seed for the random cases (default: new each run)")
+    parser.add_argument("--lesson", default=None, metavar="NN",
+                        help="grade this lesson only (03 or 03_melody_lstm): another lesson's notebook is invalid")
+    parser.add_argument("--seed", default=None,
+                        help="seed for the random cases (default: new each run, recorded in grading.json); "
+                             "the same seed grades the same submissions with the same cases")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="grade only shard K of N (a fixed share of the folder; needs --seed); "
+                             "combine the N outputs with --merge")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="DIR",
+                        help="combine the outputs of all N --shard runs into one gradebook in --out")
     parser.add_argument("--run-as", default=None, metavar="USER",
                         help="run each notebook as this user (grader must run as root); stops writes outside "
                              "the job's scratch folder. All jobs share that one user, so one notebook could "
@@ -347,18 +373,23 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    nbs.skip_slow_optional_imports()
-    result = grade(args.submissions, args.out, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                   notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb, lessons_dir=args.lessons_dir,
-                   seed=args.seed, run_as=args.run_as, max_output_kb=args.max_output_kb,
-                   progress=not args.no_progress)
-    students = {r.student for r in result.rows}
-    by_status: dict[str, int] = {}
-    for r in result.rows:
-        by_status[r.status] = by_status.get(r.status, 0) + 1
-    print(f"Graded {len(students)} notebook(s) in {result.seconds:.0f} s: "
-          + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
-    print(f"Gradebook: {Path(args.out) / 'gradebook.csv'}; feedback: {Path(args.out) / 'feedback'}/")
+    if args.merge:
+        if args.submissions is not None or args.shard:
+            raise ExerciseError("--merge takes shard folders only: no SUBMISSIONS folder and no --shard.")
+        result = merge(args.merge, args.out)
+        print(f"Merged {len(args.merge)} shards. " + result.summary())
+    else:
+        if args.submissions is None:
+            raise ExerciseError("Give the SUBMISSIONS folder to grade (or --merge with shard folders).")
+        nbs.skip_slow_optional_imports()
+        result = grade(args.submissions, args.out, jobs=args.jobs, cell_timeout=args.cell_timeout,
+                       notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb, lessons_dir=args.lessons_dir,
+                       seed=args.seed, run_as=args.run_as, max_output_kb=args.max_output_kb, lesson=args.lesson,
+                       shard=args.shard, progress=not args.no_progress)
+        print(result.summary())
+    if result.out != Path(args.out):
+        print(f"{args.out} already holds a grading run, which is kept: this run's reports are in {result.out}.")
+    print(f"Gradebook: {result.out / 'gradebook.csv'}; feedback: {result.out / 'feedback'}/")
     for s in result.skipped:
         print(f"skipped (not a .ipynb file): {s}", file=sys.stderr)
     for n in result.notes:

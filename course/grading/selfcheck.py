@@ -9,7 +9,9 @@ it would flag for an instructor's review shows as a review note. The grader (:mo
 the same machinery; the self-check differs only in running one notebook, with random cases of its
 own (different from the notebook's, like the grader's), and printing a table.
 
-In a notebook, ``check.notebook()`` does the same for the notebook you are working on.
+In a notebook, ``check.notebook()`` does the same for the notebook you are working on. Every lesson
+ends with a cell that calls it; Run All skips that cell (it would start a second kernel at the end of
+every run), and running the cell by hand runs the self-check (see :mod:`course.checks.cells`).
 
 Lesson: 00_welcome
 """
@@ -22,6 +24,8 @@ from pathlib import Path
 
 from ..errors import ExerciseError
 from ..authoring import notebooks as nbs
+from ..checks import cells
+from ..workspace import default_workspace
 from . import sandbox, sidechannel, tamper
 from .checkrun import NotebookResult, find_lessons, prepare, run_prepared
 
@@ -70,7 +74,8 @@ def format_table(result: NotebookResult, name: str = "") -> str:
              f"{result.seconds:.0f} s): {n_ok} of {len(result.results)} exercises pass."]
     width = max([len(r.exercise) for r in result.results] + [8])
     for r in result.results:
-        label = {"passed": "passed", "failed": "FAILED", "error": "ERROR", "tampered": "FLAGGED"}.get(r.status, r.status)
+        label = {"passed": "passed", "failed": "FAILED", "error": "ERROR", "tampered": "FLAGGED",
+                 "not attempted": "TO DO"}.get(r.status, r.status)
         detail = "" if r.status == "passed" else f"  {r.message}"
         lines.append(f"  {label:8s} {r.exercise:{width}s}{detail}".rstrip())
     for note in result.notes:
@@ -119,21 +124,29 @@ def _colab_notebook() -> Path | None:
     return out
 
 
-def check_notebook_interactive(path: str | Path | None = None) -> NotebookResult | None:
+def check_notebook_interactive(path: str | Path | None = None, *, lesson: str | None = None) -> NotebookResult | None:
     """``check.notebook()``: self-check this notebook from one of its cells and print a table.
 
     Save first: the self-check reads the saved file, in a fresh kernel, with new random cases.
-    Pass ``path`` if the notebook cannot be found automatically.
+    Pass ``path`` if the notebook cannot be found automatically; ``lesson`` (e.g. ``"03_melody_lstm"``,
+    as each lesson's self-check cell does) names the notebook in the messages. When the cell runs
+    straight after the one before it, as in Run All, it does nothing but say so.
     """
+    name = f"{lesson}.ipynb" if lesson else "YOUR_NOTEBOOK.ipynb"
     if sidechannel.armed():
         print("The self-check does not run inside a self-check or grading run.")
+        return None
+    cells.watch()
+    if cells.ran_straight_after():
+        print("Self-check skipped: this cell ran straight after the one before it (as in Run All), and the "
+              "self-check starts a second kernel. Save the notebook, then run this cell on its own.")
         return None
     if path is None:
         found = _current_notebook() or _colab_notebook()
         if found is None:
-            print("Cannot tell which notebook this is. Save it, then pass its path, e.g.\n"
-                  "    check.notebook('00_welcome.ipynb')\n"
-                  "or run `python -m course check notebooks/00_welcome.ipynb` in a terminal.")
+            print("Cannot tell which notebook this is: this notebook app does not say. Save it, then pass its path, "
+                  f"e.g.\n    check.notebook('{name}')\n"
+                  f"or run `python -m course check {default_workspace() / name}` in a terminal.")
             return None
         path = found
     path = Path(path)
@@ -153,7 +166,7 @@ def check_notebook_interactive(path: str | Path | None = None) -> NotebookResult
 
 # ------------------------------------------------------------------------------------ command line
 def add_arguments(parser) -> None:
-    parser.add_argument("notebook", type=Path, help="the saved notebook, e.g. notebooks/00_welcome.ipynb")
+    parser.add_argument("notebook", type=Path, help="the saved notebook, e.g. work/00_welcome.ipynb")
     parser.add_argument("--lessons-dir", type=Path, default=None,
                         help="where the lesson notebooks are (default: the course's solutions/ or notebooks/)")
     parser.add_argument("--cell-timeout", type=float, default=300.0, metavar="S", help="seconds per cell (300)")

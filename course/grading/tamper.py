@@ -39,7 +39,9 @@ from dataclasses import dataclass
 from ..authoring import notebooks as nbs
 from ..checks import env
 
-__all__ = ["Finding", "scan_notebook", "scan_source", "withheld"]
+__all__ = ["Finding", "scan_notebook", "scan_source", "withheld", "USES_REFERENCE"]
+
+USES_REFERENCE = "uses the check's reference answer"      # how a finding names it (the grader flags it)
 
 _GUARDED_BASES = {"check", "course", "checks", "kit", "guard", "grading", "builtins", "__builtins__"}
 _INTERNAL_PACKAGES = ("course.checks", "course.grading")   # the checks and the grader: no lesson imports them
@@ -247,7 +249,7 @@ def _scan_source(source: str, cell: int, exercises: list[str]) -> list[Finding]:
             elif node.attr in _TAMPER_ATTRS or (node.attr == "stack" and parts[:1] == ["inspect"]):
                 tamper(f"reaches into other code's frames or objects (.{node.attr})")
             elif node.attr.startswith("reference_") and node.attr[len("reference_"):] in names:
-                tamper(f"uses the check's reference answer (.{node.attr})", node.attr[len("reference_"):])
+                tamper(f"{USES_REFERENCE} (.{node.attr})", node.attr[len("reference_"):])
             elif parts[:1] == ["course"] and node.attr in ("checks", "grading"):
                 tamper(f"reaches into course.{node.attr}")
             elif node.attr in _WARN_ATTRS:

@@ -100,14 +100,26 @@ def plot_pianoroll(music, ax=None, steps_per_quarter: int = 4, *, time: str = "b
     return fig, ax
 
 
-def _pitch_axis(ax, lo: int, hi: int) -> None:
-    """Label the C of every octave (``C4`` = 60) and draw a faint line at each."""
-    cs = [p for p in range(int(np.ceil(lo)), int(hi) + 1) if p % 12 == 0]
+NATURALS = (0, 2, 4, 5, 7, 9, 11)     # pitch classes of the white keys, C D E F G A B
+
+
+def pitch_ticks(lo: int, hi: int) -> list[int]:
+    """The MIDI pitches a pitch axis from ``lo`` to ``hi`` labels: every pitch over an octave or so, the
+    white keys over two octaves and a bit (a melody), else the C of every octave (``C4`` = 60)."""
+    pitches = range(int(np.ceil(lo)), int(hi) + 1)
     if hi - lo <= 14:
-        cs = list(range(int(np.ceil(lo)), int(hi) + 1))
-    ax.set_yticks(cs)
-    ax.set_yticklabels([pitch_name(p) for p in cs])
-    for p in cs:
+        return list(pitches)
+    if hi - lo <= 28:
+        return [p for p in pitches if p % 12 in NATURALS]
+    return [p for p in pitches if p % 12 == 0]
+
+
+def _pitch_axis(ax, lo: int, hi: int) -> None:
+    """Label the pitches of :func:`pitch_ticks` and draw a faint line at each."""
+    ticks = pitch_ticks(lo, hi)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([pitch_name(p) for p in ticks], **({"fontsize": "small"} if len(ticks) > 10 else {}))
+    for p in ticks:
         ax.axhline(p, color="#eee", linewidth=0.6, zorder=0)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import inspect
 import time
 from typing import Callable
 
@@ -125,9 +126,11 @@ class Sampler(widgets.VBox):
     Args:
         generate: any callable ``generate(temperature, length, seed) -> music`` (called with
             three positional arguments; its result may be anything ``course.music.as_music``
-            accepts). An exception it raises is shown in the widget as one readable line.
+            accepts). An exception it raises is shown in the widget as one readable line. The
+            sliders and captions use its own parameter names: ``new_melody(temperature, bars, seed)``
+            gets a ``bars`` slider.
         temperature: ``(min, max, start)`` of the temperature slider.
-        length: ``(min, max, start)`` of the length slider (tokens, steps or notes, as
+        length: ``(min, max, start)`` of the length slider (tokens, steps, notes or bars, as
             ``generate`` understands it).
         seed: the starting seed; the same settings and seed give the same music.
         max_seconds: longest audio clip per result, in seconds.
@@ -151,6 +154,7 @@ class Sampler(widgets.VBox):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise CourseError(f"seed must be a whole number >= 0, got {seed!r}.")
         self.fn = generate
+        self.names = _parameter_names(generate)
         self.max_seconds = max_seconds
         self.title = title
         self.music: Music | None = None
@@ -160,7 +164,7 @@ class Sampler(widgets.VBox):
         self.temperature = widgets.FloatSlider(value=t0, min=t_lo, max=t_hi, step=(t_hi - t_lo) / 100 or 0.01,
                                                description="temperature", readout_format=".2f", style=style,
                                                continuous_update=False)
-        self.length = widgets.IntSlider(value=l0, min=l_lo, max=l_hi, step=1, description="length", style=style,
+        self.length = widgets.IntSlider(value=l0, min=l_lo, max=l_hi, step=1, description=self.names[1], style=style,
                                         continuous_update=False)
         self.seed = widgets.BoundedIntText(value=int(seed), min=0, max=2**31 - 1, description="seed", style=style,
                                            layout=widgets.Layout(width="150px"))
@@ -176,14 +180,15 @@ class Sampler(widgets.VBox):
     def run(self) -> Music | None:
         """Call ``generate`` with the current settings and show the result; returns it (None on error)."""
         t, n, s = float(self.temperature.value), int(self.length.value), int(self.seed.value)
-        call = f"generate(temperature={t:.2f}, length={n}, seed={s})"
+        temperature, length, seed = self.names
+        call = f"{getattr(self.fn, '__name__', 'generate')}({temperature}={t:.2f}, {length}={n}, {seed}={s})"
         self.button.disabled = True
         self.status.value = f"<span style='color:#666'>Running {html.escape(call)} ...</span>"
         t0 = time.perf_counter()
         try:
             out = self.fn(t, n, s)
             music = to_music(out, "Sampler")
-            player = Player(music, title=f"{self.title} (t={t:.2f}, length={n}, seed={s})",
+            player = Player(music, title=f"{self.title} (T={t:.2f}, {length}={n}, seed={s})",
                             max_seconds=self.max_seconds)
         except Exception as e:  # any bug in the student's generator: one line, not a traceback
             self.error = f"{call} failed: {type(e).__name__}: {e}"
@@ -202,6 +207,19 @@ class Sampler(widgets.VBox):
     def __repr__(self) -> str:
         last = f"last: {describe(self.music)}" if self.music is not None else (self.error or "nothing generated yet")
         return f"Sampler({getattr(self.fn, '__name__', 'generate')}; {last}; run in Jupyter to use the sliders)"
+
+
+def _parameter_names(fn) -> tuple[str, str, str]:
+    """The names of ``fn``'s first three positional parameters (``temperature, length, seed`` if it does not say)."""
+    names = ["temperature", "length", "seed"]
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):        # a builtin or a callable without a signature
+        return tuple(names)
+    for i, p in enumerate(params[:3]):
+        names[i] = p.name
+    return tuple(names)
 
 
 def _triple(x, name: str, kind):

@@ -4,6 +4,7 @@ Lesson: 01_music_as_data
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from ..errors import MusicError
@@ -118,7 +119,9 @@ def to_music21(music: Music):
     Times are rounded to 1/48 of a quarter note so the result can be notated. A piece with an
     upbeat (``music.pickup``) gets measures, the first one short (music21's measure 0), so
     its bar lines fall where the composer put them; otherwise music21 makes measures when
-    it writes the score.
+    it writes the score. A part named as a tenor voice is written in the treble clef an octave
+    down (the tenor staff of a chorale), unless its notes sit low enough for the bass clef;
+    other parts get the clef music21 finds best for their notes.
     """
     import music21
 
@@ -149,10 +152,17 @@ def to_music21(music: Music):
                 el = music21.chord.Chord([x.pitch for x in ns], quarterLength=ql)
             el.volume.velocity = ns[0].velocity
             part.insert(off + shift, el)
+        if _is_tenor(part_info.name) and not isinstance(music21.clef.bestClef(part), music21.clef.BassClef):
+            part.insert(0, music21.clef.Treble8vbClef())
         if shift:
             part = _with_upbeat(part, shift)
         score.insert(0, part)
     return score
+
+
+def _is_tenor(name: str | None) -> bool:
+    """A part named as a tenor voice (``"Tenor"``, ``"tenor 2"``, ``"T."``, ``"Tenore"``)."""
+    return bool(name) and re.match(r"(?i)^\s*(tenor|tenore|ten\.|t\.)(\s|\d|$)", name) is not None
 
 
 def _with_upbeat(part, shift: Fraction):

@@ -239,7 +239,7 @@ ATTACKS_EXPECTED = {
     "a3_patch_course": {"pitch_range": "passed", "transpose_melody": "tampered",   # patched after pitch_range's check
                         "melody_intervals": "tampered"},
     "a4_patch_reference": {"*": "tampered"},
-    "a5_forged_recorder": {"*": "failed"},
+    "a5_forged_recorder": {"*": "not attempted"},     # made on the stub: the forgery changes nothing
     "a6_kept_reference": {"pitch_range": "failed", "*": "passed"},
     "nested_check": {"pitch_range": "tampered", "*": "passed"},
     "second_run": {"pitch_range": "tampered", "*": "passed"},
@@ -304,7 +304,7 @@ def hostile(lesson_nb, outside: Path | None = None) -> dict[str, object]:
 # what each one must get: {student: {exercise: status}} ("*" = every exercise of the lesson)
 EXPECTED = {
     "honest": {"*": "passed"},
-    "stub": {"*": "failed"},
+    "stub": {"*": "not attempted"},          # the untouched student notebook: every stub still there
     "wrong": {"*": "failed", "melody_intervals": "passed"},      # only the first two exercises are wrong
     "loop_cell": {"*": "passed"},
     "loop_stubborn": {"*": "error"},
