@@ -20,7 +20,7 @@ every free cell (there is nothing to keep yet).
     from course.nn import infill
     model = infill.Infiller(infill.InfillConfig())
     x = infill.one_hot(voices, low=36, n_pitches=46)          # (4, T) MIDI pitches, -1 = rest -> (4, T, 46)
-    out = infill.harmonize(model, soprano, low=36, steps=64)  # (4, T) MIDI pitches, the soprano kept
+    out = infill.harmonize(model, soprano, low=36, n_steps=64)  # (4, T) MIDI pitches, the soprano kept
 
 Lesson: 09_capstone
 """
