@@ -149,3 +149,6 @@ def test_lower_voices_nll_is_the_chain_rule_cell_by_cell(steps):
                 total -= float(torch.log_softmax(model(x, mask)[0, voice, t], -1)[v[voice, t] - 36])
             n += 1
     assert got == pytest.approx(total / n, rel=1e-5)
+    each = infill.lower_voices_nll(model, v, 36, per_cell=True)
+    assert each.shape == v.shape and np.isnan(each[0]).all() and np.isnan(each[v < 0]).all()
+    assert np.nanmean(each) == pytest.approx(got, rel=1e-9)

@@ -230,7 +230,7 @@ def harmonize(model: Infiller, soprano, low: int, *, n_steps: int = 64, seed: in
 
 
 @torch.no_grad()
-def lower_voices_nll(model: Infiller, voices, low: int) -> float:
+def lower_voices_nll(model: Infiller, voices, low: int, *, per_cell: bool = False):
     """Nats per cell (one voice at one step) of a chorale's alto, tenor and bass given its soprano, step by step.
 
     Hiding all three lower voices and scoring every cell at once would treat the notes as independent
@@ -238,7 +238,8 @@ def lower_voices_nll(model: Infiller, voices, low: int) -> float:
     chain rule instead scores step ``t``'s three notes with steps ``0 .. t-1`` of the lower voices visible
     and the later ones hidden, and within the step voice by voice (alto, then tenor, then bass), which
     sums to ``-log p(A, T, B | S)`` under that ordering (another order may give another number: the network's
-    conditionals need not agree). Rests are given, not scored; the result is the mean over sounding cells.
+    conditionals need not agree). Rests are given, not scored; the result is the mean over sounding cells, or
+    with ``per_cell`` a float ``(V, T)`` array of each cell's nats (NaN for the soprano and for rests).
     Lesson: 09_capstone
     """
     model.eval()
@@ -251,7 +252,7 @@ def lower_voices_nll(model: Infiller, voices, low: int) -> float:
     # scored on a window of W = 2R + 1 steps around it (shifted to the chorale's edge where it would cross one):
     # the same numbers as the whole chorale, in a fraction of the time
     W = min(T, 2 * c.layers + 1)
-    total = 0.0
+    total, each = 0.0, np.full(v.shape, np.nan)
     for a in range(0, len(cells), 256):
         part = cells[a : a + 256]
         starts = [min(max(t - c.layers, 0), T - W) for t, _ in part]
@@ -263,6 +264,9 @@ def lower_voices_nll(model: Infiller, voices, low: int) -> float:
         mask = torch.stack([mask[j, :, s0 : s0 + W] for j, s0 in enumerate(starts)])
         logits = model(xs, mask)
         for j, ((t, voice), s0) in enumerate(zip(part, starts)):
-            total -= float(torch.log_softmax(logits[j, voice, t - s0], -1)[int(v[voice, t]) - low])
+            each[voice, t] = -float(torch.log_softmax(logits[j, voice, t - s0], -1)[int(v[voice, t]) - low])
+            total += each[voice, t]
     count = len(cells)
+    if per_cell:
+        return each
     return total / max(count, 1)
