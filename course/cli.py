@@ -19,6 +19,7 @@ COMMANDS = {
     "grade": ("course.grading.grade", "grade a folder of submitted notebooks into a gradebook"),
     "pretrain": ("course.pretrained.command", "retrain a pretrained model (course/pretrained/) with its lesson's settings"),
     "data": ("course.data.build", "data sets: 'data build' rebuilds datasets/ from the music21 corpus"),
+    "site": ("course.authoring.site", "the course as a static website (_site/): every lesson with its outputs and audio"),
 }
 
 

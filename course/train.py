@@ -6,6 +6,9 @@ and seeds. A model family supplies only ``loss_fn(model, batch)``, which returns
 a scalar mean loss or a pair ``(summed_loss, count)`` (so evaluation can average exactly,
 e.g. nats per frame over a whole split).
 
+The same call runs unchanged on several processes under ``torchrun`` (one per GPU, or several
+CPU processes): see :func:`train` and the README's "Training on several GPUs or a cluster".
+
 Lesson: 03_melody_lstm (first used), 04_polyphonic_chorales, 06_music_transformer
 """
 from __future__ import annotations
@@ -17,12 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from . import distributed
 from .errors import CourseError
 from .files import atomic_path
 from .runtime import device as pick_device
 from .runtime import fast_mode, seed_everything
 
-__all__ = ["TrainConfig", "History", "train", "evaluate", "to_device"]
+__all__ = ["TrainConfig", "History", "train", "evaluate", "to_device", "main_process"]
 
 
 @dataclass
@@ -99,12 +103,11 @@ def _autocast(dev, enabled: bool):
     return contextlib.nullcontext()
 
 
-def evaluate(model, batches: Iterable, loss_fn: Callable, *, device=None, max_batches: int | None = None,
-             amp: bool = False) -> float:
-    """Average loss over ``batches``: sum of summed losses / sum of counts when ``loss_fn`` returns pairs."""
+def _eval_sums(model, batches: Iterable, loss_fn: Callable, dev, max_batches: int | None, amp: bool,
+               rank: int = 0, world: int = 1) -> tuple[float, float]:
+    """(summed loss, count) over this process's share of ``batches``: batch ``i`` belongs to rank ``i % world``."""
     import torch
 
-    dev = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     total, count = 0.0, 0.0
@@ -112,25 +115,57 @@ def evaluate(model, batches: Iterable, loss_fn: Callable, *, device=None, max_ba
         for i, batch in enumerate(batches):
             if max_batches is not None and i >= max_batches:
                 break
+            if i % world != rank:
+                continue
             with _autocast(dev, amp):
                 _, s, c = _split_loss(loss_fn(model, to_device(batch, dev)))
             total += s
             count += c
     model.train(was_training)
+    return total, count
+
+
+def evaluate(model, batches: Iterable, loss_fn: Callable, *, device=None, max_batches: int | None = None,
+             amp: bool = False) -> float:
+    """Average loss over ``batches``: sum of summed losses / sum of counts when ``loss_fn`` returns pairs.
+
+    One process reads all the batches, also under ``torchrun`` (inside :func:`train` the
+    validation is shared out between the processes instead).
+    """
+    dev = device or next(model.parameters()).device
+    total, count = _eval_sums(model, batches, loss_fn, dev, max_batches, amp)
     if count == 0:
         raise CourseError("evaluate() got no batches: is the validation set empty?")
     return total / count
 
 
-def _forever(batches):
+def _forever(batches, rank: int = 0, world: int = 1):
+    sampler = distributed.presplit(batches) if world > 1 else None
+    epoch = 0
     while True:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         n = 0
-        for b in batches:
+        for b in (batches if world == 1 or sampler is not None else distributed.share(batches, rank, world)):
             n += 1
             yield b
+        if n == 0 and world > 1 and sampler is None:
+            raise CourseError(f"The training data gave fewer than {world} batches in a pass: each of the {world} "
+                              f"processes takes one of every {world} consecutive batches (make the batches smaller "
+                              "or the data set larger).")
         if n == 0:
             raise CourseError("The training data gave no batches: is the data set empty, or batch_size too large "
                               "with drop_last=True?")
+        epoch += 1
+
+
+def main_process() -> bool:
+    """True in a single process, and in process 0 of a ``torchrun`` launch: the one that should print and write files.
+
+    :func:`train` already keeps its progress bar, callbacks and checkpoints to process 0; a script's own
+    outputs (results files, plots, weights) go under ``if train.main_process():``.
+    """
+    return distributed.main_process()
 
 
 def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | None = None, *,
@@ -153,16 +188,55 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
         history are saved at each validation and a later call resumes from the file.
         With ``config.keep_best`` the model ends with the weights of its best validation
         (early stopping); on a resumed run, the best of the validations made in this call.
-    """
-    import torch
 
+    Several processes (``torchrun --nproc_per_node N script.py``, or a process group the caller
+    initialised): each process runs the same script and the same call. ``train`` then
+
+    - initialises the process group from torchrun's variables if it is not initialised yet (NCCL on
+      GPU ``LOCAL_RANK``, gloo on CPU) and destroys it at the end only if it initialised it;
+    - wraps the model in ``DistributedDataParallel`` (the initial weights of process 0 go to all)
+      and trains ``model`` itself, in place; the model's random draws (dropout) are seeded with
+      ``config.seed + rank``, so they differ between processes;
+    - gives process ``r`` batch ``r`` of every ``N`` consecutive batches of ``batches`` (an incomplete
+      last group of a pass is skipped), so the global batch is ``N`` times the batch of ``batches``;
+      ``batches`` must give the same sequence on every process (a shuffling ``DataLoader`` does:
+      batches are drawn on a random state of their own, the same everywhere). A ``DataLoader``
+      whose sampler is a ``DistributedSampler`` is taken as already split: each process uses all of
+      its batches (and ``set_epoch`` is called at each pass);
+    - averages the loss over the global batch (summed losses and counts are added over the
+      processes), so a step equals one process's step on the ``N`` batches joined together, and the
+      recorded training loss is the global batch's;
+    - shares the validation batches out (batch ``i`` to process ``i % N``) and adds up the results,
+      so the validation loss is that of the whole split, the same on every process;
+    - shows the progress bar, calls the callbacks and writes the checkpoint on process 0 only; a
+      resumed run reads process 0's checkpoint and sends it to the others.
+
+    Every process returns the same history (``seconds`` is its own).
+    """
     config = config or TrainConfig()
     if config.steps < 0:
         raise CourseError(f"steps must be >= 0, got {config.steps}.")
     if config.decay not in (None, "cosine"):
         raise CourseError(f"decay must be None or 'cosine', got {config.decay!r}.")
+    group, device = distributed.join(device, config.progress)
+    try:
+        return _train(model, batches, loss_fn, config, group, valid_batches=valid_batches, device=device,
+                      callbacks=callbacks, optimizer=optimizer)
+    finally:
+        distributed.leave(group)
+
+
+def _train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig, group: distributed.Group, *,
+           valid_batches, device, callbacks, optimizer) -> History:
+    import torch
+
+    many = group.world > 1
     dev = device if device is not None else pick_device(verbose=config.progress)
     seed_everything(config.seed)
+    it = _forever(batches, group.rank, group.world)
+    if many:
+        it = distributed.drawn_alike(it)              # the batches: config.seed on every process
+        seed_everything(config.seed + group.rank)     # the model's draws (dropout): another stream on each process
     model.to(dev)
     model.train()
     opt = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -171,24 +245,35 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
     hist = History(device=str(dev))
     step = 0
     ckpt = Path(config.checkpoint) if config.checkpoint else None
-    if ckpt is not None and ckpt.exists():
+    if ckpt is not None:
+        state, problem = None, None
+        if group.main and ckpt.exists():
+            try:
+                state = torch.load(ckpt, map_location="cpu" if many else dev, weights_only=False)
+            except Exception as e:
+                problem = str(e)
+        if many:                                      # process 0's file decides, for every process
+            state, problem = distributed.from_main((state, problem))
         try:
-            state = torch.load(ckpt, map_location=dev, weights_only=False)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            step = int(state["step"])
-            hist = History(**state["history"])
+            if problem is not None:
+                raise RuntimeError(problem)
+            if state is not None:
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                step = int(state["step"])
+                hist = History(**state["history"])
         except Exception as e:
             raise CourseError(f"Could not resume from checkpoint {ckpt}: {e}. Delete it to start afresh.") from None
     base_lrs = [g["lr"] for g in opt.param_groups]
-    cbs = [c.update if hasattr(c, "update") else c for c in callbacks]
+    cbs = [c.update if hasattr(c, "update") else c for c in callbacks] if group.main else []
     bar = None
-    if config.progress and step < config.steps:
+    if config.progress and group.main and step < config.steps:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=config.steps, initial=step, desc="training", unit="step", leave=True)
     t0 = time.perf_counter() - hist.seconds
-    it = _forever(batches)
+    if many:
+        net = distributed.wrap(model, loss_fn, dev)
     best = None   # (valid loss, weights) for keep_best
     try:
         while step < config.steps:
@@ -199,10 +284,18 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
                     f *= 0.5 * (1.0 + math.cos(math.pi * step / config.steps))
                 for g, lr in zip(opt.param_groups, base_lrs):
                     g["lr"] = lr * f
-            with _autocast(dev, use_amp):
-                loss, _, _ = _split_loss(loss_fn(model, batch))
-            if not torch.isfinite(loss):
-                raise CourseError(f"The loss became {loss.item()} at step {step}: lower the learning rate "
+            if many:
+                with _autocast(dev, use_amp):
+                    out = distributed.forward(net, batch)
+                loss, lv = distributed.global_loss(out, dev, group.world)
+                finite = math.isfinite(lv)
+            else:
+                with _autocast(dev, use_amp):
+                    loss, _, _ = _split_loss(loss_fn(model, batch))
+                finite = bool(torch.isfinite(loss))
+            if not finite:
+                shown = lv if many else loss.item()
+                raise CourseError(f"The loss became {shown} at step {step}: lower the learning rate "
                                   "or check the loss function.")
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -212,12 +305,13 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
             scaler.step(opt)
             scaler.update()
             step += 1
-            lv = float(loss.detach())
+            if not many:
+                lv = float(loss.detach())
             hist.steps.append(step)
             hist.train_loss.append(lv)
             vl = None
             if valid_batches is not None and (step % config.eval_every == 0 or step == config.steps):
-                vl = evaluate(model, valid_batches, loss_fn, device=dev, max_batches=config.eval_batches, amp=use_amp)
+                vl = _validate(model, valid_batches, loss_fn, dev, config.eval_batches, use_amp, group)
                 hist.valid_steps.append(step)
                 hist.valid_loss.append(vl)
                 if config.keep_best and (best is None or vl < best[0]):
@@ -230,21 +324,33 @@ def train(model, batches: Iterable, loss_fn: Callable, config: TrainConfig | Non
                 if hist.valid_loss:
                     post["valid"] = f"{hist.valid_loss[-1]:.3f}"
                 bar.set_postfix(post, refresh=False)
-            if ckpt is not None and (step % config.eval_every == 0 or step == config.steps):
+            if ckpt is not None and group.main and (step % config.eval_every == 0 or step == config.steps):
                 hist.seconds = time.perf_counter() - t0
                 _save(ckpt, model, opt, step, hist, config)
     finally:
         if bar is not None:
             bar.close()
-        for c in callbacks:
-            finish = getattr(c, "finish", None)
-            if callable(finish):
-                finish()
+        if group.main:
+            for c in callbacks:
+                finish = getattr(c, "finish", None)
+                if callable(finish):
+                    finish()
     hist.seconds = time.perf_counter() - t0
     if best is not None:
         model.load_state_dict(best[1])
     model.eval()
     return hist
+
+
+def _validate(model, valid_batches, loss_fn: Callable, dev, max_batches, amp: bool, group: distributed.Group) -> float:
+    """The validation loss inside :func:`train`: on several processes, each takes its share and the sums are added."""
+    if group.world == 1:
+        return evaluate(model, valid_batches, loss_fn, device=dev, max_batches=max_batches, amp=amp)
+    total, count = _eval_sums(model, valid_batches, loss_fn, dev, max_batches, amp, group.rank, group.world)
+    total, count = distributed.add_up([total, count], dev)
+    if count == 0:
+        raise CourseError("evaluate() got no batches: is the validation set empty?")
+    return total / count
 
 
 def _save(path: Path, model, opt, step: int, hist: History, config: TrainConfig) -> None:

@@ -23,6 +23,15 @@ def stub(*args, **kwargs):
 
 
 GRADING_SEEDS = ("spring-term", "autumn-term", "resit", "0")
+JUDGED_SEED = "spring-term"       # the seed under which each contract is also decided by the grader's judge
+
+
+def judged(name: str, obj, seed: str = JUDGED_SEED) -> str:
+    """The line the grader's judge gives ``obj`` (``course.grading.judge.judge_here``): inputs pickled,
+    the answer carried back as plain data, compared outside the call."""
+    from course.grading.judge import judge_here
+
+    return judge_here(name, obj, seed)
 
 
 def contract_tests(names, solutions, wrong, *, stubs=None, expected_message=None):
@@ -52,10 +61,14 @@ def contract_tests(names, solutions, wrong, *, stubs=None, expected_message=None
     def test_solution_passes(name, seed, monkeypatch):
         use_seed(monkeypatch, seed)
         assert run_check(name, solutions[name]) == pass_line(name)
+        if seed == JUDGED_SEED:         # and as the grader's judge decides it: answers as plain data only
+            assert judged(name, solutions[name], seed) == pass_line(name)
 
     @pytest.mark.parametrize("name", names)
     def test_stub_fails(name):
         out = run_check(name, stubs.get(name, stub))
+        assert out.startswith(f"FAIL {name}: case ") and "not implemented yet" in out
+        out = judged(name, stubs.get(name, stub), JUDGED_SEED)
         assert out.startswith(f"FAIL {name}: case ") and "not implemented yet" in out
 
     @pytest.mark.parametrize("name, wrong_impl", [(n, w) for n, ws in wrong.items() for w in ws],
@@ -68,6 +81,12 @@ def contract_tests(names, solutions, wrong, *, stubs=None, expected_message=None
         assert "Hint:" in out
         if wrong_impl in expected_message:
             assert expected_message[wrong_impl] in out, out
+        if seed == JUDGED_SEED:
+            out = judged(name, wrong_impl, seed)
+            assert out.startswith(f"FAIL {name}: case '"), out
+            assert "Hint:" in out
+            if wrong_impl in expected_message:
+                assert expected_message[wrong_impl] in out, out
 
     return test_solution_passes, test_stub_fails, test_wrong_implementation_fails
 
@@ -138,6 +157,7 @@ def also_correct_test(also_correct: dict):
     @pytest.mark.parametrize("name, impl", cases, ids=[f.__name__ for _, f in cases])
     def test_a_correct_answer_written_another_way_passes(name, impl):
         assert run_check(name, impl) == pass_line(name)
+        assert judged(name, impl) == pass_line(name)
 
     return test_a_correct_answer_written_another_way_passes
 

@@ -88,11 +88,11 @@ def test_the_honest_student_gets_full_points_whatever_the_others_did(mixed):
 
 def test_attacks_are_named_in_the_messages_and_notes(mixed):
     run, out = mixed[0], mixed[1]
-    assert "course.music.transpose was replaced" in _status(run, "a3_patch_course", "transpose_melody").message
-    assert "reference_pitch_range was replaced" in _status(run, "a4_patch_reference", "pitch_range").message
+    # patching the course inside the job cannot move the judge: the wrong answers are judged as they are
+    assert "moved by +0 semitones instead of +7" in _status(run, "a3_patch_course", "transpose_melody").message
+    assert "expected 60, got 1" in _status(run, "a4_patch_reference", "pitch_range").message
     assert "reference implementation is not available" in _status(run, "a6_kept_reference", "pitch_range").message
-    assert "another check" in _status(run, "nested_check", "pitch_range").message
-    assert "2 times" in _status(run, "second_run", "pitch_range").message
+    assert "you returned 3" in _status(run, "second_run", "pitch_range").message
     notes = (out / "feedback" / "a5_forged_recorder.md").read_text()
     assert "computed name" in notes and "computed attribute name" in notes
     deep = (out / "feedback" / "deep_cell.md").read_text()
@@ -103,11 +103,11 @@ def test_attacks_are_named_in_the_messages_and_notes(mixed):
 
 def test_messages_say_what_happened(mixed):
     run = mixed[0]
-    assert "interrupted" in _status(run, "loop_in_function", "pitch_range").message
-    assert "did not run" in _status(run, "os_exit", "pitch_range").message
+    assert "took longer than" in _status(run, "loop_in_function", "pitch_range").message
+    assert "stopped" in _status(run, "os_exit", "pitch_range").message
     assert "check.pitch_range" in _status(run, "rebind_check", "pitch_range").message
     assert "builtins" in _status(run, "patch_builtins", "transpose_melody").message
-    assert "did not pass it there" in _status(run, "silent_hook", "pitch_range").message
+    assert "pass line of pitch_range by hand" in _status(run, "silent_hook", "pitch_range").message
     assert "put back" in _status(run, "deleted_check", "transpose_melody").message
     assert "not valid JSON" in _status(run, "malformed_json", "-").message
     assert "format 3" in _status(run, "old_nbformat", "-").message
@@ -118,11 +118,17 @@ def test_the_submissions_are_never_modified(mixed):
     run, out, subs_dir, before, _ = mixed
     after = _digest(subs_dir)
     assert {k: v for k, v in after.items() if k != "pwned.txt"} == before
-    # A notebook can write to an absolute path (no OS-level sandbox without --run-as): it is reported.
-    assert "pwned.txt" in after
-    assert any("pwned.txt" in n for n in run.notes)
     info = json.loads((out / "grading.json").read_text())
-    assert any("pwned.txt" in n for n in info["notes"]) and info["skipped_files"] == ["notes.txt"]
+    assert info["skipped_files"] == ["notes.txt"]
+    if run.isolation == "bubblewrap":
+        # in the sandbox the submissions folder is not even in view: the write to its absolute path fails
+        assert "pwned.txt" not in after and not any("pwned.txt" in n for n in run.notes)
+        assert info["settings"]["isolation"] == "bubblewrap"
+    else:
+        # without isolation a notebook can write to an absolute path: it is reported, and so is the lack of isolation
+        assert "pwned.txt" in after
+        assert any("pwned.txt" in n for n in run.notes)
+        assert any("pwned.txt" in n for n in info["notes"]) and any("NOT isolated" in n for n in info["notes"])
 
 
 def test_gradebook_summary_and_feedback(mixed):
@@ -149,7 +155,7 @@ def test_gradebook_summary_and_feedback(mixed):
         text = (out / "feedback" / f"{reports.safe_name(s)}.md").read_text()
         assert text.startswith(f"# Feedback for {reports.md_text(s)}")
     assert f"{n} / {n} points" in (out / "feedback" / "honest.md").read_text()
-    assert "kernel stopped" in (out / "feedback" / "os_exit.md").read_text()
+    assert "process stopped while" in (out / "feedback" / "os_exit.md").read_text()
     assert not list(out.rglob("*.tmp")), "reports are written atomically"
 
 
@@ -375,4 +381,6 @@ def test_the_grading_benchmark_runs(repo_root, tmp_path):
                           "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(out.read_text())
-    assert result["verdicts_as_expected"] and result["statuses"] == {"passed": 2 * len(exercises_of("00_welcome"))}
+    assert result["verdicts_as_expected"] and result["runs"]
+    for measured in result["runs"].values():          # with the sandbox (where there is one) and without
+        assert measured["statuses"] == {"passed": 2 * len(exercises_of("00_welcome"))}

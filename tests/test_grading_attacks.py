@@ -24,7 +24,7 @@ from course import check, music
 from course.checks import EXERCISES, CheckFailure, env, lesson_00, load, load_all
 from course.checks.values import compare_values, plain
 from course.grading import grade as grading
-from course.grading import sidechannel, tamper
+from course.grading import reports, sidechannel, tamper
 
 load_all()
 MELODY = lesson_00._melody(lesson_00._TWINKLE)
@@ -387,9 +387,10 @@ def test_a_check_cell_too_deep_to_read_makes_an_invalid_row_not_a_crash(tmp_path
 def test_student_ids_from_undecodable_file_names_are_written_safely(tmp_path):
     name = os.fsdecode(b"bad\xffname")
     assert grading.clean_text(name) == "bad\\xffname" and grading.clean_text("plain") == "plain"
-    job = grading._Job(grading.clean_text(name), tmp_path / f"{name}.ipynb")
-    run = grading.GradeRun([grading.Row(job.student, "00_welcome", "pitch_range", 1, 1, "passed", "ok")], 0.0)
-    grading._write_reports(run, [job], tmp_path / "out", "seed", {})
+    student = grading.clean_text(name)
+    entry = reports.Entry(student, grading.clean_text(f"{name}.ipynb"),
+                          [grading.Row(student, "00_welcome", "pitch_range", 1, 1, "passed", "ok")])
+    reports.write_reports([entry], tmp_path / "out", "seed", {})
     assert "bad\\xffname" in (tmp_path / "out" / "gradebook.csv").read_text(encoding="utf-8")
     assert (tmp_path / "out" / "feedback" / "bad_xffname.md").exists()
 

@@ -318,20 +318,98 @@ def test_keep_best_restores_the_best_validation_weights():
     assert math.isclose(train.evaluate(model, [batch], P.loss_fn), hist.best_valid, rel_tol=1e-5)
 
 
-# ------------------------------------------------------------------------------------- the benchmark
-def test_the_benchmark_script_runs_in_fast_mode(repo_root, tmp_path):
-    """``benchmarks/polyphonic_nll.py --fast``: a smoke run of the whole pipeline (seconds)."""
-    import json
-    import subprocess
-    import sys
+# ------------------------------------------------------------------------------------- MADE outputs
+def tiny_made(n_keys=88, hidden=16, made_hidden=24, made_layers=2):
+    torch.manual_seed(0)
+    return P.PolyMADE(P.PolyMADEConfig(n_keys=n_keys, hidden=hidden, dropout=0.0, made_hidden=made_hidden,
+                                       made_layers=made_layers))
 
-    jsb = repo_root.parent / "shared" / "data" / "polyphonic" / "JSB_Chorales.mat"
-    sets = "jsb,course" if jsb.exists() else "course"
-    out = tmp_path / "nll.json"
-    run = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "polyphonic_nll.py"), "--fast",
-                          "--sets", sets, "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    res = json.loads(out.read_text())
-    assert res["mode"] == "fast" and set(res["sets"]) == set(sets.split(","))
-    for r in res["sets"].values():
-        assert r["marginal"]["test_nll"] > 0 and r["PolyLSTM"]["test_nll"] > 0 and r["PolyNADE"]["test_nll"] > 0
+
+def tiny_transformer(n_keys=88, context=8, made_layers=2):
+    torch.manual_seed(0)
+    return P.PolyTransformer(P.PolyTransformerConfig(n_keys=n_keys, d_model=16, n_heads=2, n_layers=2, d_ff=32,
+                                                     dropout=0.0, context=context, made_hidden=24,
+                                                     made_layers=made_layers))
+
+
+MADE_MODELS = [tiny_made, tiny_transformer]
+
+
+def test_made_degrees_spread_over_every_key_but_the_last():
+    d = P.made_degrees(5, 10)
+    assert d.tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+
+
+@pytest.mark.parametrize("make", MADE_MODELS)
+def test_made_models_shapes(make):
+    model = make().eval()
+    rolls = torch.tensor(np.stack(rolls_of([11, 11], seed=3)), dtype=torch.float32)   # (2, 11, 88)
+    logits, _ = model(P.shift_frames(rolls), frames=rolls)
+    assert logits.shape == (2, 11, 88)
+    assert P.frame_nll(model, rolls).shape == (2, 11)
+    with pytest.raises(CourseError):
+        model(P.shift_frames(rolls))                    # the frames themselves are needed
+    total, count = P.loss_fn(model, data.collate([rolls[0], rolls[1, :4]]))
+    assert count == 15 and total.ndim == 0
+
+
+@pytest.mark.parametrize("make", MADE_MODELS)
+def test_made_logit_of_key_k_sees_only_keys_below_and_earlier_frames(make):
+    """d logit[t, k] / d roll[s, j] is zero unless s < t, or s == t and j < k (with 12 frames the
+    Transformer of context 8 also reads a piece in overlapping windows)."""
+    model = make(n_keys=6).eval()
+    rolls = torch.tensor(rolls_of([12], n_keys=6, density=0.4, seed=1)[0], dtype=torch.float32)[None]
+    rolls.requires_grad_(True)
+    logits, _ = model(P.shift_frames(rolls), frames=rolls)                  # (1, 12, 6)
+    for t in range(12):
+        for k in range(6):
+            (g,) = torch.autograd.grad(logits[0, t, k], rolls, retain_graph=True)
+            g = g[0]
+            assert torch.all(g[t + 1:] == 0), (t, k)
+            assert torch.all(g[t, k:] == 0), (t, k)
+    # and it is not vacuous: the keys below and the earlier frames do reach the logits
+    (g,) = torch.autograd.grad(logits[0, 5, 5], rolls)
+    assert g[0, 5, :5].abs().sum() > 0 and g[0, :5].abs().sum() > 0
+
+
+@pytest.mark.parametrize("make", MADE_MODELS)
+def test_made_models_are_proper_distributions_over_a_frame(make):
+    """Summed over all 2^6 frames, p(frame | history) is 1: the NLL is an exact, normalized likelihood."""
+    model = make(n_keys=6).eval()
+    history = torch.tensor(rolls_of([3], n_keys=6, density=0.4, seed=2)[0], dtype=torch.float32)  # (3, 6)
+    frames = torch.tensor(list(itertools.product([0.0, 1.0], repeat=6)))                           # (64, 6)
+    rolls = torch.cat([history.expand(64, -1, -1), frames[:, None, :]], 1)                         # (64, 4, 6)
+    with torch.no_grad():
+        nll = P.frame_nll(model, rolls)[:, -1]                                                     # (64,)
+    assert math.isclose(float(torch.exp(-nll).sum()), 1.0, rel_tol=1e-5)
+
+
+def test_transformer_reads_a_long_piece_in_half_overlapping_windows():
+    """Context 8, 14 frames: frames 0..7 from the first window, 8..11 from window 4..11, 12..13 from 6..13."""
+    model = tiny_transformer(context=8).eval()
+    x = torch.tensor(rolls_of([14], seed=4)[0], dtype=torch.float32)[None]
+    with torch.no_grad():
+        h, state = model.context(x)
+        want = torch.cat([model._features(x[:, :8]), model._features(x[:, 4:12])[:, 4:],
+                          model._features(x[:, 6:14])[:, 6:]], 1)
+    assert h.shape == (1, 14, 16) and torch.allclose(h, want, atol=1e-6)
+    assert state.shape == (1, 7, 88)                    # what a continuation needs: the last context - 1 frames
+
+
+@pytest.mark.parametrize("make", MADE_MODELS)
+def test_made_models_overfit_one_small_batch(make):
+    model = make()
+    batch = data.collate(rolls_of([10, 8], seed=5))
+    before = train.evaluate(model, [batch], P.loss_fn)
+    train.train(model, [batch], P.loss_fn, quiet(steps=60, lr=1e-2), device=CPU)
+    assert train.evaluate(model, [batch], P.loss_fn) < 0.5 * before
+
+
+@pytest.mark.parametrize("make", MADE_MODELS)
+def test_made_models_sample_and_continue_a_prime(make):
+    model = make()
+    prime = rolls_of([3], seed=6)[0]
+    a = P.sample(model, 5, seed=1, prime=prime)
+    assert a.shape == (8, 88) and a.dtype == np.uint8 and np.array_equal(a[:3], prime)
+    assert np.array_equal(a, P.sample(model, 5, seed=1, prime=prime))
+    assert P.sample(model, 4, n=2, seed=0).shape == (2, 4, 88)

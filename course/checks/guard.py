@@ -17,8 +17,10 @@ wraps between words (JupyterLab breaks plain output lines anywhere, even mid-wor
 function on each case under a time limit with its prints swallowed, turns exceptions, time-outs,
 changed inputs and odd results into FAIL lines, and hands each result to the case's comparison.
 
-Under grading the guard also reports each result to the grader through a side channel (see
-:mod:`course.grading.sidechannel`), so a check cell whose output was printed by anything but
+Under grading none of this is relied on: the grader's judge draws the cases and compares the answers
+in its own process, and only :func:`call_once` runs next to the student's code (see
+:mod:`course.grading.judge`). In a self-check the guard reports each result through a side channel
+(see :mod:`course.grading.sidechannel`), so a check cell whose output was printed by anything but
 the real check does not count. How it stays honest while the student's code runs in the same process:
 
 - The line comes from what :func:`run_cases` *reports* to the running guard (a private box), not
@@ -58,7 +60,8 @@ from typing import Callable
 from .cells import kernel_shell
 from .values import CheckFailure, plain, same, short
 
-__all__ = ["run_cases", "time_limit", "pass_line", "DEFAULT_TIME_LIMIT", "NOT_IMPLEMENTED", "show_line"]
+__all__ = ["run_cases", "call_once", "RemoteCall", "RemoteFailure", "time_limit", "pass_line", "DEFAULT_TIME_LIMIT",
+           "NOT_IMPLEMENTED", "show_line"]
 
 DEFAULT_TIME_LIMIT = 10.0   # seconds per case
 NOT_IMPLEMENTED = "not implemented yet"     # what a FAIL line says of a stub (the grader's "not attempted")
@@ -119,9 +122,75 @@ class _CappedSink(io.StringIO):
         return len(s)
 
 
+class RemoteFailure(Exception):
+    """Raised by a remote call (the grader's judge, :mod:`course.grading.judge`) when the student's
+    function failed in its job: ``what`` is the FAIL text the job's own :func:`call_once` produced."""
+
+    def __init__(self, what: str, about_the_exercise: bool = True):
+        super().__init__(what)
+        self.what = what
+        self.about_the_exercise = about_the_exercise
+
+
+class RemoteCall:
+    """Base of the judge's stand-in for a student's function that runs in another process.
+
+    After each call, :attr:`inputs_changed` says whether the function changed its inputs there
+    (the copies here never are)."""
+
+    inputs_changed = False
+
+
+def call_once(func, args: tuple, kwargs: dict, *, time_limit_s: float | None = DEFAULT_TIME_LIMIT,
+              blocked: dict | None = None, keep: list | None = None):
+    """The *call* step for one case: ``(got, None)``, or ``(None, (what, about_the_exercise))`` when the
+    student's function failed (an exception, a time-out, an interrupt), with its prints swallowed.
+
+    ``args`` and ``kwargs`` are handed over as they are (the caller copies them). ``blocked``: the
+    reference functions that refuse to run meanwhile. Objects to keep alive go into ``keep``.
+    """
+    keep = [] if keep is None else keep
+    sink = _CappedSink()
+    try:
+        try:
+            if issubclass(type(func), RemoteCall):
+                # the judge's stand-in prints nothing here; redirecting this process's stdout from one of
+                # the grader's threads would race with the others
+                got = func(*args, **kwargs)
+                return got, None
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                    warnings.catch_warnings(), _references_blocked(blocked or {}), time_limit(time_limit_s):
+                warnings.simplefilter("ignore")
+                got = func(*args, **kwargs)
+                keep.append(got)
+            return got, None
+        except RemoteFailure as e:
+            return None, (e.what, e.about_the_exercise)
+        except _TimeUp:
+            return None, (f"your function took longer than {time_limit_s:g} s (an infinite loop?)", True)
+        except KeyboardInterrupt:
+            return None, ("interrupted while your function was running (too slow, or a loop that never ends?)", True)
+        except NotImplementedError:
+            return None, (f"{NOT_IMPLEMENTED} (replace the `raise NotImplementedError()` line with your code)", True)
+        except RecursionError:
+            return None, ("your function recursed too deeply", True)
+        except MemoryError:
+            return None, ("your function ran out of memory", True)
+        except SystemExit:
+            return None, ("your function called exit(); return a value instead", True)
+        except (NameError, ImportError, SyntaxError) as e:      # a typo, a missing module: not the exercise
+            keep.append(e)
+            return None, (_not_about_the_exercise(e), False)
+        except Exception as e:  # the student's bug, reported as one line
+            keep.append(e)
+            return None, (f"your function raised {type(e).__name__}: {_one_line(e, 120)}", True)
+    except _TimeUp:  # an interrupt that arrived between two steps above
+        return None, (f"your function took longer than {time_limit_s:g} s (an infinite loop?)", True)
+
+
 def run_cases(name: str, func, cases, *, compare: Callable, hint: str = "", namespace: dict | None = None,
               time_limit_s: float = DEFAULT_TIME_LIMIT, check_inputs_unchanged: bool = True,
-              print_line: bool = True) -> bool:
+              print_line: bool = True, on_line: Callable | None = None) -> bool:
     """Run ``func`` on every case; print one PASS or FAIL line; return whether all passed.
 
     The student's prints are swallowed so the check's output stays one line. Exceptions,
@@ -130,7 +199,11 @@ def run_cases(name: str, func, cases, *, compare: Callable, hint: str = "", name
     **case.kwargs)`` (or the case's own ``compare``), which raises :class:`CheckFailure` when it is
     wrong. The line is also reported to
     the guard of the check that is running (see the module docstring), together with the student's
-    results, which stay alive until the guard has recorded the line.
+    results, which stay alive until the guard has recorded the line. ``on_line`` (the judge's) is
+    handed the line instead of printing it when ``print_line`` is false.
+
+    ``func`` may be a :class:`RemoteCall` (the judge's): the same cases and comparisons then judge
+    a function that runs in a job process, and only the call step happens there.
 
     Under grading, the ``reference_*`` functions in ``namespace`` (the check module's globals) refuse
     to run while ``func`` runs (they work again for ``compare``): a check must not call them from
@@ -138,11 +211,14 @@ def run_cases(name: str, func, cases, *, compare: Callable, hint: str = "", name
     """
     keep: list = []                 # the student's results and errors: freed after the guard is done
     blocked = _blocked_references(namespace or {}) if _armed() else {}
+    remote = issubclass(type(func), RemoteCall)
 
     def finish(line: str, ok: bool) -> bool:
         if print_line:
             print(line)
             _report(line, keep)
+        if on_line is not None:
+            on_line(line)
         return ok
 
     def fail(case_name: str, what: str, about_the_exercise: bool = True) -> bool:
@@ -156,35 +232,15 @@ def run_cases(name: str, func, cases, *, compare: Callable, hint: str = "", name
             args = copy.deepcopy(case.args)
             kwargs = copy.deepcopy(case.kwargs)
             keep.append((args, kwargs))
-            sink = _CappedSink()
+            got, failure = call_once(func, args, kwargs, time_limit_s=time_limit_s, blocked=blocked, keep=keep)
+            if failure is not None:
+                return fail(case.name, *failure)
             try:
-                with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
-                        warnings.catch_warnings(), _references_blocked(blocked), time_limit(time_limit_s):
-                    warnings.simplefilter("ignore")
-                    got = func(*args, **kwargs)
-                    keep.append(got)
-            except _TimeUp:
-                return fail(case.name, f"your function took longer than {time_limit_s:g} s (an infinite loop?)")
-            except KeyboardInterrupt:
-                return fail(case.name, "interrupted while your function was running (too slow, or a loop that never ends?)")
-            except NotImplementedError:
-                return fail(case.name, f"{NOT_IMPLEMENTED} (replace the `raise NotImplementedError()` line with your code)")
-            except RecursionError:
-                return fail(case.name, "your function recursed too deeply")
-            except MemoryError:
-                return fail(case.name, "your function ran out of memory")
-            except SystemExit:
-                return fail(case.name, "your function called exit(); return a value instead")
-            except (NameError, ImportError, SyntaxError) as e:      # a typo, a missing module: not the exercise
-                keep.append(e)
-                return fail(case.name, _not_about_the_exercise(e), about_the_exercise=False)
-            except Exception as e:  # the student's bug, reported as one line
-                keep.append(e)
-                return fail(case.name, f"your function raised {type(e).__name__}: {_one_line(e, 120)}")
-            try:
-                with warnings.catch_warnings(), time_limit(time_limit_s):
-                    warnings.simplefilter("ignore")
-                    if check_inputs_unchanged and not all(same(a, b) for a, b in zip(args, case.args)):
+                with (contextlib.nullcontext() if remote else warnings.catch_warnings()), time_limit(time_limit_s):
+                    if not remote:          # (the judge's threads leave the warning filters alone: not thread-safe)
+                        warnings.simplefilter("ignore")
+                    changed = remote and func.inputs_changed
+                    if check_inputs_unchanged and (changed or not all(same(a, b) for a, b in zip(args, case.args))):
                         raise CheckFailure("your function changed its input; work on a copy instead")
                     got = plain(got)
                     keep.append(got)

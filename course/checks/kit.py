@@ -113,16 +113,16 @@ class Exercise:
     check: Callable = field(repr=False)
     run: Callable = field(repr=False)
 
-    def cases(self) -> list[Case]:
+    def cases(self, grading_seed: str | None = None) -> list[Case]:
         """The cases, drawn now from this exercise's seeded generator (see :func:`case_seed`)."""
-        return _draw(self.name, self.make)
+        return _draw(self.name, self.make, grading_seed)
 
     def __call__(self, *args, **kwargs) -> None:
         self.check(*args, **kwargs)
 
 
-def _draw(name: str, make: Callable) -> list:
-    cases = list(make(rng(name)))
+def _draw(name: str, make: Callable, grading_seed: str | None = None) -> list:
+    cases = list(make(rng(name, grading_seed)))
     if not cases or not all(type(c) is Case for c in cases):
         raise ValueError(f"the cases of {name} must be a non-empty list of Case (a bug in the check)")
     return cases
@@ -131,7 +131,7 @@ def _draw(name: str, make: Callable) -> list:
 def _make_check(name: str, make, compare, hint: str, prepare, time_limit: float, inputs_unchanged: bool,
                 namespace: dict) -> tuple[Callable, Callable]:
     """The check function students call and its unguarded body, with every part bound now."""
-    guard, call, draw, results = _guarded, run_cases, _draw, _RESULTS   # bound now: rebinding a global changes nothing
+    guard, call, draw, results, passes = _guarded, run_cases, _draw, _RESULTS, _PASSES   # bound now
 
     def run(*args) -> bool:
         if len(args) != 1:
@@ -147,6 +147,8 @@ def _make_check(name: str, make, compare, hint: str, prepare, time_limit: float,
         ok = call(name, func, draw(name, make), compare=compare, hint=hint, namespace=namespace,
                   time_limit_s=time_limit, check_inputs_unchanged=inputs_unchanged)
         results[name] = bool(ok)
+        if ok:
+            passes[name] = passes.get(name, 0) + 1
         return ok
 
     def check(*args, **kwargs) -> None:
@@ -160,6 +162,7 @@ def _make_check(name: str, make, compare, hint: str, prepare, time_limit: float,
 
 EXERCISES: dict[str, Exercise] = {}
 _RESULTS: dict[str, bool] = {}      # each check's last result in this kernel: a convenience for the lesson, not a grade
+_PASSES: dict[str, int] = {}        # how often each check passed in this kernel (a grading job compares printed PASS lines)
 
 
 def passed(name: str) -> bool:
@@ -208,18 +211,23 @@ def exercise(fn: Callable | None = None, *, compare: Callable | None = None, hin
 
 
 # ------------------------------------------------------------------------------------ seeds
-def case_seed(exercise_name: str) -> int:
-    """Seed for an exercise's random cases: fixed in notebooks, different under grading."""
-    text = f"{exercise_name}:{os.environ.get(env.SEED, '')}"
+def case_seed(exercise_name: str, grading_seed: str | None = None) -> int:
+    """Seed for an exercise's random cases: fixed in notebooks, different under grading.
+
+    The grader's judge passes its ``grading_seed`` here, in its own process; a kernel reads the
+    self-check's seed from the environment (``env.SEED``; unset in a notebook).
+    """
+    seed = os.environ.get(env.SEED, '') if grading_seed is None else grading_seed
+    text = f"{exercise_name}:{seed}"
     h = 0
     for ch in text.encode():
         h = (h * 131 + ch) % (2**31 - 1)
     return h
 
 
-def rng(exercise_name: str) -> np.random.Generator:
+def rng(exercise_name: str, grading_seed: str | None = None) -> np.random.Generator:
     """A NumPy generator seeded by :func:`case_seed`."""
-    return np.random.default_rng(case_seed(exercise_name))
+    return np.random.default_rng(case_seed(exercise_name, grading_seed))
 
 
 # ------------------------------------------------------------------------------------ comparing

@@ -36,10 +36,12 @@ def _probe_melody_lm(cls):
         with torch.random.fork_rng(), one_thread():
             torch.manual_seed(0)
             model = cls(V, E, H)
-            if kind == "build":
-                return model
+            if kind == "build":       # what the judge may know of the object: plain facts, never the object
+                is_module = issubclass(type(model), torch.nn.Module)
+                return {"type": type(model).__name__, "module": is_module,
+                        "parameters": sum(1 for _ in model.parameters()) if is_module else 0}
             if kind == "learn":
-                return _train_briefly(model, tokens)
+                return _train_briefly(model, tokens, other)
             model.eval()
             with torch.no_grad():
                 out = model(tokens)
@@ -49,8 +51,11 @@ def _probe_melody_lm(cls):
     return probe
 
 
-def _train_briefly(model, tokens, steps: int = 80, lr: float = 0.01):
-    """A few Adam steps on one batch, then the loss and the largest |logit| in eval mode (or "no gradient").
+def _train_briefly(model, tokens, held_out, steps: int = 80, lr: float = 0.01):
+    """A few Adam steps on one batch, then the logits in eval mode on it and on ``held_out`` (or "no gradient").
+
+    This runs where the student's model runs (under grading, in the job); the comparison scores the
+    logits it returns, so a model cannot pass by lying to the loss it is trained with.
 
     Adam is written out here because building a ``torch.optim`` optimizer the first time imports
     ``torch._dynamo``, which costs seconds, and a check must be quick. The final loss is measured in
@@ -76,10 +81,8 @@ def _train_briefly(model, tokens, steps: int = 80, lr: float = 0.01):
                 p.sub_(lr * (mp / (1 - 0.9**step)) / ((vp / (1 - 0.999**step)).sqrt() + 1e-8))
     model.eval()
     with torch.no_grad():
-        logits = _logits_of(model(tokens))
-        last = float(lm_loss(logits, tokens))
-        largest = float(logits.detach().abs().max())
-    return {"first": first, "last": last, "largest_logit": largest}
+        return {"first": first, "logits": _logits_of(model(tokens)).detach(),
+                "held_out": _logits_of(model(held_out)).detach()}
 
 
 def _logits_of(out):
@@ -91,9 +94,9 @@ def _logits_of(out):
 
 
 def _v_build(got, kind, V, E, H, tokens, other=None):
-    if not isinstance(got, torch.nn.Module):
-        raise CheckFailure(f"MelodyLM(...) made a {type(got).__name__}; subclass torch.nn.Module")
-    if not any(True for _ in got.parameters()):
+    if not got["module"]:
+        raise CheckFailure(f"MelodyLM(...) made a {got['type']}; subclass torch.nn.Module")
+    if not got["parameters"]:
         raise CheckFailure("the model has no parameters; create its layers in __init__ as attributes (self.embed = ...)")
 
 
@@ -132,18 +135,35 @@ def _v_causal(got, kind, V, E, H, tokens, other):
 
 
 _LEARNED = 0.4   # nats per token: a working model gets below 0.1 in 80 steps, one without memory stays above 0.59
+_LEARNED_HELD_OUT = 1.0   # on the scale started at other notes, which training never saw
+
+
+def _scored(logits, tokens, what: str) -> float:
+    """The judge's own loss of returned logits on ``tokens`` (nats per token)."""
+    logits = as_tensor(logits).float()
+    B, T = tokens.shape
+    if tuple(logits.shape[:2]) != (B, T) or logits.dim() != 3 or logits.shape[2] < int(tokens.max()) + 1:
+        raise CheckFailure(f"after training, the logits {what} have shape {tuple(logits.shape)}, not (batch, time, "
+                           "vocab_size)")
+    return float(lm_loss(logits, tokens))
 
 
 def _v_learns(got, kind, V, E, H, tokens, other=None):
     if got == "no gradient":
         raise CheckFailure("the logits carry no gradient, so nothing can be trained: compute them from the "
                            "model's layers without .detach(), NumPy or new tensors")
-    last = got["last"]
-    if not np.isfinite(last):
+    last = _scored(got["logits"], tokens, "of the training melodies")
+    held = _scored(got["held_out"], other, "of the held-out melodies")
+    largest = float(as_tensor(got["logits"]).abs().max())
+    if not np.isfinite(last) or not np.isfinite(held):
         raise CheckFailure("the loss became NaN or infinite while training on a scale played up and down")
-    if last < _LEARNED:
+    if last < _LEARNED and held < _LEARNED_HELD_OUT:
         return
-    if got["largest_logit"] <= 1.0 + 1e-6:
+    if last < _LEARNED:
+        raise CheckFailure(f"after 80 Adam steps the loss on the training melodies is {last:.2f} nats per token, but on "
+                           f"the same scale started elsewhere it is {held:.2f} (a working model gets below "
+                           f"{_LEARNED_HELD_OUT}): the model memorized positions instead of reading the notes before")
+    if largest <= 1.0 + 1e-6:
         raise CheckFailure(f"after 80 Adam steps the loss is still {last:.2f} nats per token and every logit lies "
                            "inside (-1, 1): something squashes the scores (a tanh, or LSTM outputs used as logits), "
                            "so no token can ever get a high probability; the scores must be free to grow")
@@ -173,6 +193,7 @@ def melody_lm(r):
     # a scale up and down: after 2 .. 7 the next note depends on the direction, i.e. on the note before
     scale = torch.tensor(([1, 2, 3, 4, 5, 6, 7, 8, 7, 6, 5, 4, 3, 2]) * 2)
     learn = torch.stack([torch.roll(scale, s) for s in (0, 3, 7, 10)])                           # (4, 28)
+    held_out = torch.stack([torch.roll(scale, s) for s in (5, 12)])                            # (2, 28), never trained on
     return [
         Case("MelodyLM(23, 8, 16) is a torch.nn.Module", "build", V, E, H, tokens, compare=_v_build),
         Case("logits of shape (batch, time, vocab_size)", "shape", V, E, H, tokens, compare=_v_shape),
@@ -181,7 +202,8 @@ def melody_lm(r):
              compare=_v_batch_independent),
         Case("predictions depend only on earlier tokens", "pair", V, E, H, tokens, changed_late, compare=_v_causal),
         Case(f"other sizes: MelodyLM({Vr}, {Er}, {Hr})", "shape", Vr, Er, Hr, tokens_r, compare=_v_shape),
-        Case("learns a scale played up and down (it needs memory)", "learn", 12, 8, 32, learn, compare=_v_learns),
+        Case("learns a scale played up and down (it needs memory)", "learn", 12, 8, 32, learn, held_out,
+             compare=_v_learns),
     ]
 
 

@@ -373,7 +373,6 @@ def _decide(prepared: Prepared, records: list[dict], cells: list[dict], job, not
             notes.append(f"the code cell starting {first[:60]!r}: {cell_problem(c.get('message', ''))}")
     results = []
     for name in prepared.lesson.names:
-        points = prepared.lesson.points(name)
         num = prepared.cell_of.get(name)
         want = nbs.source_hash(prepared.source_of.get(name, ""))
         recs = [r for r in records if r.get("exercise") == name and r.get("cell") == want]
@@ -393,8 +392,7 @@ def _decide(prepared: Prepared, records: list[dict], cells: list[dict], job, not
             else:
                 status, msg = "passed", ok_line
         elif line:
-            stub = line.startswith(f"FAIL {name}: case ") and f": {NOT_IMPLEMENTED} (" in line
-            status, msg = ("not attempted" if stub else "failed"), line
+            status, msg = line_status(name, line), line
         elif rep is not None and rep.get("outcome") == "passed":
             status, msg = "tampered", ("the check cell showed the pass line, but the course's check did not "
                                        "pass it there (was a check function or print replaced?)")
@@ -402,10 +400,22 @@ def _decide(prepared: Prepared, records: list[dict], cells: list[dict], job, not
             status, msg = "error", f"the check did not run ({cell_problem(rep.get('message', ''))})"
         else:
             status, msg = "error", "the notebook stopped before this check ran (time limit, crash or exit)"
-        cause = _syntax_cause(name, prepared, syntax, status, msg) if status in ("failed", "error") else None
-        if cause:
-            status, msg = "error", f"{cause} (then the check said: {msg})"
-        for extra in prepared.notes.get(name, []):
-            msg += f" [{extra}]"
-        results.append(ExerciseResult(name, status, msg, points if status == "passed" else 0, points))
+        results.append(exercise_result(name, prepared, syntax, status, msg))
     return NotebookResult(prepared.lesson.lesson, results, job.seconds, notes)
+
+
+def line_status(name: str, line: str) -> str:
+    """``not attempted`` for a check's FAIL line that says the stub is still there, else ``failed``."""
+    stub = line.startswith(f"FAIL {name}: case ") and f": {NOT_IMPLEMENTED} (" in line
+    return "not attempted" if stub else "failed"
+
+
+def exercise_result(name: str, prepared: Prepared, syntax: dict, status: str, msg: str) -> ExerciseResult:
+    """An exercise's result, with the syntax error behind a failure named first and the repairs noted."""
+    points = prepared.lesson.points(name)
+    cause = _syntax_cause(name, prepared, syntax, status, msg) if status in ("failed", "error") else None
+    if cause:
+        status, msg = "error", f"{cause} (then the check said: {msg})"
+    for extra in prepared.notes.get(name, []):
+        msg += f" [{extra}]"
+    return ExerciseResult(name, status, msg, points if status == "passed" else 0, points)

@@ -6,10 +6,12 @@ the student id). For each one the grader
 1. reads it (a broken file gets a row saying why, never a crash) and finds its lesson: the
    ``course.lesson`` metadata the build writes, else the file name, else the check cells it calls;
 2. scans the student's cells for attempts to fool the checks (:mod:`.tamper`);
-3. prepares a copy with the lesson's own check cells and injected pass lines, and runs it as a
-   contained job in a scratch folder, several at once (:mod:`.checkrun`, :mod:`.sandbox`), with
-   random cases seeded differently from the notebooks' and from the self-check's;
-4. writes, from this process only, ``REPORT/gradebook.csv`` (one row per student and exercise),
+3. prepares a copy with the lesson's own check cells, and runs it as a job (:mod:`.judge`), in the
+   OS sandbox where there is one (:mod:`.isolation`), several at once: the job runs the cells and
+   calls the student's functions; the cases, drawn with the run's seed, and every comparison stay
+   in this process, and only plain data comes back (:mod:`course.checks.wire`);
+4. writes each notebook's result as soon as it is graded (``REPORT/.progress/``, read by ``--resume``),
+   then, from this process only, ``REPORT/gradebook.csv`` (one row per student and exercise),
    ``REPORT/summary.csv`` (one row per student) and ``REPORT/feedback/<student>.md``, each
    atomically (a temporary file, then a rename), plus ``REPORT/grading.json`` about the run
    (:mod:`.reports`: what a student controls is escaped there, and a ``flags`` column names
@@ -30,18 +32,19 @@ valid Python); ``tampered`` (points withheld: the message says what was found); 
 gradable notebook).
 
 The submitted files are only read. The grader compares the submissions folder before and after
-the run and reports any change (a job writing there would need an absolute path; see
-:mod:`.sandbox` for what is and is not contained).
+the run by content hash and reports any change.
 
 One submission can never stop the run: reading, scanning, preparing, running and reporting are
 done per submission, and whatever goes wrong becomes that student's row (``invalid`` or ``error``)
 saying why. Student ids come from file names, which need not be valid UTF-8: they are written with
 undecodable bytes shown as ``\\xNN`` (``bad\\xffname``), in the CSV files and the feedback names alike.
 
-**Containment.** Every job runs as the same user (the grader's, or the one ``--run-as`` names):
-one student's notebook could delete another job's results or kill its kernel while both run, and
-without ``--run-as`` it can write anywhere the grader can, the course's own files included. For
-untrusted classes, run each submission in a container (or a VM) of its own; see :mod:`.sandbox`.
+**Containment.** With bubblewrap each job sees only the system, the Python environment and the course
+package, read-only, and its own scratch folder; it cannot see or signal other jobs or the grader
+(:mod:`.isolation`). Without it (``--isolation none``, or no bwrap here) jobs run as the grader's
+user in a process group of their own (:mod:`.sandbox`), and the summary, ``grading.json`` and a
+warning say that they were not isolated. Everything the grader uses is imported before the first
+job starts, so a module a job writes into the course package never runs in the grader.
 
 Lesson: 00_welcome
 """
@@ -51,14 +54,16 @@ import concurrent.futures as cf
 import hashlib
 import os
 import secrets
+import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ExerciseError
 from ..authoring import notebooks as nbs
-from . import checkrun, sandbox, shards, tamper
+from . import checkrun, isolation, judge, sandbox, shards, tamper
 from .reports import COLUMNS, TAMPERED, USED_REFERENCE, Entry, GradeRun, Row, clean_text, write_reports
 
 __all__ = ["Row", "GradeRun", "grade", "merge", "add_arguments", "run", "COLUMNS"]
@@ -162,7 +167,7 @@ def _load_unsafe(path: Path, lessons: dict[str, checkrun.LessonChecks], student:
         return job
     job.findings = tamper.scan_notebook(nb, job.lesson.names, [src for _, src in job.lesson.checks])
     try:
-        job.prepared = checkrun.prepare(nb, job.lesson)
+        job.prepared = checkrun.prepare(nb, job.lesson, arm=False)
     except Exception as e:  # a notebook odd enough to break the preparation
         job.problem = f"{name} could not be prepared for grading ({type(e).__name__}: {clean_text(str(e))[:100]})"
     return job
@@ -184,7 +189,7 @@ def _grade_job_unsafe(job: _Job, opts: dict) -> list[Row]:
         total = sum(job.lesson.points(n) for n in job.lesson.names) if job.lesson else 0
         return [Row(job.student, lesson, "-", 0, total, "invalid", job.problem or "not gradable")]
     try:
-        result = checkrun.run_prepared(job.prepared, **opts)
+        result = judge.judge_notebook(job.prepared, **opts)
     except Exception as e:  # the grader's own failure on this submission: say so, go on with the rest
         return [Row(job.student, job.lesson.lesson, name, 0, job.lesson.points(name), "error",
                     f"the grader could not run this notebook ({type(e).__name__}: {str(e)[:150]})")
@@ -214,7 +219,9 @@ def _flags(status: str, message: str, hits: list) -> str:
 
 
 # ------------------------------------------------------------------------------------ the run
-def _snapshot(folder: Path, exclude: Path | None) -> dict[str, tuple[int, int]]:
+def _snapshot(folder: Path, exclude: Path | None) -> dict[str, str]:
+    """``{path: sha256 of its content}`` of every file under ``folder`` (a file edited in place with the
+    same size and time still shows)."""
     snap = {}
     for root, dirs, files in os.walk(folder):
         if exclude is not None and Path(root).resolve() == exclude:
@@ -222,86 +229,195 @@ def _snapshot(folder: Path, exclude: Path | None) -> dict[str, tuple[int, int]]:
             continue
         for name in files:
             p = Path(root) / name
+            h = hashlib.sha256()
             try:
-                st = p.stat()
+                with open(p, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
             except OSError:
-                continue
-            snap[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns)
+                h.update(b"unreadable")
+            snap[str(p.relative_to(folder))] = h.hexdigest()
     return snap
+
+
+PROGRESS = ".progress"          # inside the report folder: one file per graded notebook, as it is graded
+
+
+def _isolation(mode: str) -> tuple[bool, str]:
+    """``(isolate, how)`` for ``--isolation auto|bwrap|none``."""
+    ok, why = isolation.available()
+    if mode == "none":
+        return False, "none (--isolation none)"
+    if mode == "bwrap" and not ok:
+        raise ExerciseError(f"--isolation bwrap: {why}. Install bubblewrap (apt install bubblewrap) or grade each "
+                            "submission in a container of its own.")
+    return (True, "bubblewrap") if ok else (False, f"none ({why})")
+
+
+NOT_ISOLATED = ("jobs were NOT isolated ({how}): a submission could read the other submissions and the lessons' "
+                "solutions, write files outside its job, and stop other jobs or the grader. Install bubblewrap "
+                "(apt install bubblewrap) or grade each submission in a container of its own.")
+
+
+def _preload() -> None:
+    """Import everything the grader will use before any job runs (so a job never puts code into it)."""
+    from ..checks import load_all
+    from . import reports  # noqa: F401
+
+    load_all()
+    try:
+        import tqdm.auto  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _progress_name(index: int, student: str) -> str:
+    return f"{index:06d}-{hashlib.sha1(student.encode('utf-8', 'backslashreplace')).hexdigest()[:12]}.json"
+
+
+def _read_progress(folder: Path, run_info: dict) -> dict[int, Entry]:
+    """Notebooks already graded by the interrupted run in ``folder`` (``--resume``), by position."""
+    import json
+
+    progress = folder / PROGRESS
+    try:
+        saved = json.loads((progress / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ExerciseError(f"--resume {folder}: no interrupted grading run there (no {PROGRESS}/run.json).") from None
+    for key in ("lesson", "shard", "submissions", "checks"):
+        if saved.get(key) != run_info.get(key):
+            raise ExerciseError(f"--resume {folder}: the run there graded other {key} "
+                                f"({saved.get(key)!r}, now {run_info.get(key)!r}); start a new run instead.")
+    done = {}
+    for p in sorted(progress.glob("[0-9]*.json")):
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+            done[int(data["index"])] = Entry.from_json(data["entry"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue        # a file the interruption cut short: that notebook is graded again
+    return done
 
 
 def grade(submissions: str | Path, out: str | Path, *, jobs: int | None = None, cell_timeout: float = 300.0,
           notebook_timeout: float = 1200.0, memory_mb: int | None = 4096, lessons_dir: str | Path | None = None,
           seed: str | None = None, run_as: str | None = None, max_output_kb: int = 1000,
-          lesson: str | None = None, shard: str | tuple[int, int] | None = None, progress: bool = True) -> GradeRun:
+          lesson: str | None = None, shard: str | tuple[int, int] | None = None, progress: bool = True,
+          isolation_mode: str = "auto", resume: bool = False) -> GradeRun:
     """Grade every ``*.ipynb`` in ``submissions`` (only lesson ``lesson``'s, if given; only shard
     ``"K/N"``'s share, if given: see :mod:`.shards`); write the gradebook and feedback to ``out``
-    (or beside it, when ``out`` already holds files: see :func:`fresh_out`; the run's ``out`` says where)."""
+    (or beside it, when ``out`` already holds files: see :func:`fresh_out`; the run's ``out`` says where).
+    With ``resume``, ``out`` holds an interrupted run: its seed is reused and only the notebooks it had
+    not finished are graded."""
+    import json
+
     t0 = time.monotonic()
     submissions = Path(submissions)
     if not submissions.is_dir():
         raise ExerciseError(f"No submissions folder at {submissions}.")
     if isinstance(shard, str):
         shard = shards.parse_shard(shard)
-    if shard is not None and not seed:
-        raise ExerciseError("--shard needs --seed: every shard must grade with the same random cases.")
+    isolate, how = _isolation(isolation_mode)
     lessons = checkrun.find_lessons(lessons_dir)
     only = resolve_lesson(lesson, lessons) if lesson else None
-    out = fresh_out(Path(out))
     files = submission_files(submissions)
+    digest = shards.folder_digest(files)
+    run_info = {"lesson": only, "shard": list(shard) if shard else None, "submissions": digest,
+                "checks": shards.checks_digest(lessons)}
+    done: dict[int, Entry] = {}
+    if resume:
+        out = Path(out)
+        done = _read_progress(out, run_info)
+        saved_seed = json.loads((out / PROGRESS / "run.json").read_text(encoding="utf-8"))["seed"]
+        if seed and seed != saved_seed:
+            raise ExerciseError(f"--resume: the interrupted run used --seed {saved_seed}; leave --seed out.")
+        seed = saved_seed
+    else:
+        if shard is not None and not seed:
+            raise ExerciseError("--shard needs --seed: every shard must grade with the same random cases.")
+        out = fresh_out(Path(out))
+        seed = seed or secrets.token_hex(8)
+    _preload()
+    progress_dir = out / PROGRESS
+    progress_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        (progress_dir / "run.json").write_text(json.dumps({"seed": seed, **run_info}) + "\n", encoding="utf-8")
     skipped = sorted(clean_text(p.name) for p in submissions.iterdir() if p.is_file() and p.suffix != ".ipynb"
                      and not p.name.startswith("."))
     out_resolved = out.resolve()
     before = _snapshot(submissions, out_resolved)
-    digest = shards.folder_digest(files)
-    seed = seed or secrets.token_hex(8)
     limits = sandbox.Limits(memory_mb=memory_mb, run_as=sandbox.resolve_user(run_as))
     opts = dict(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, limits=limits,
-                seed=f"grading:{seed}", max_output_kb=max_output_kb)
+                seed=f"grading:{seed}", max_output_kb=max_output_kb, isolate=isolate)
     ids = _unique_ids(files)               # over the whole folder, so that every shard names students alike
     share = shards.pick(len(files), shard)
     loaded = [_load(files[i], lessons, ids[i], only) for i in share]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(loaded))))
-    rows_by_student: dict[str, list[Row]] = {}
+    position = dict(zip((job.student for job in loaded), share))
+    todo = [job for job in loaded if position[job.student] not in done]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(todo))))
+    entries_by_student: dict[str, Entry] = {}
+    for job in loaded:
+        if position[job.student] in done:
+            entries_by_student[job.student] = done[position[job.student]]
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
         tqdm = None
-    bar = tqdm(total=len(loaded), desc="grading", unit="notebook", file=sys.stderr,
+    bar = tqdm(total=len(loaded), initial=len(loaded) - len(todo), desc="grading", unit="notebook", file=sys.stderr,
                disable=not progress or tqdm is None) if tqdm else None
-    with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_grade_job, job, opts): job for job in loaded}
+    with warnings.catch_warnings(), cf.ThreadPoolExecutor(max_workers=jobs) as pool:
+        warnings.simplefilter("ignore")      # the comparisons' warnings, once for every grading thread
+        futures = {pool.submit(_grade_job, job, opts): job for job in todo}
         for fut in cf.as_completed(futures):
             job = futures[fut]
             try:
-                rows_by_student[job.student] = fut.result()
+                rows = fut.result()
             except Exception as e:  # pragma: no cover - _grade_job catches everything it expects
-                rows_by_student[job.student] = [Row(job.student, "?", "-", 0, 0, "error", f"grader error: {e}")]
+                rows = [Row(job.student, "?", "-", 0, 0, "error", f"grader error: {e}")]
+            entry = Entry(job.student, clean_text(job.path.name), rows, list(job.notes), job.review)
+            entries_by_student[job.student] = entry
+            _save_progress(progress_dir, position[job.student], entry)
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
     after = _snapshot(submissions, out_resolved)
-    notes = []
+    notes = [] if isolate else [NOT_ISOLATED.format(how=how)]
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     if changed:
         notes.append("the submissions folder changed during grading (a submission wrote there?): "
                      + ", ".join(clean_text(c) for c in changed[:20]))
-    rows = [r for job in loaded for r in rows_by_student.get(job.student, [])]
-    run_ = GradeRun(rows, time.monotonic() - t0, notes, skipped, out)
+    entries = [entries_by_student[job.student] for job in loaded]
+    rows = [r for e in entries for r in e.rows]
+    run_ = GradeRun(rows, time.monotonic() - t0, notes, skipped, out, isolation=how)
     settings = dict(jobs=jobs, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, memory_mb=memory_mb,
-                    max_output_kb=max_output_kb, run_as=run_as,
+                    max_output_kb=max_output_kb, run_as=run_as, isolation=how,
                     lessons_dir=str(next(iter(lessons.values())).path.parent))
     extra = {"lesson": only, "submissions": digest}
     if shard is not None:
         extra["shard"] = f"{shard[0]}/{shard[1]}"
-    entries = _write_reports(run_, loaded, out, seed, settings, extra)
+    info = {"seconds": round(run_.seconds, 1), "notebooks": len(loaded), "settings": settings,
+            "notes": run_.notes, "skipped_files": run_.skipped, **extra}
+    write_reports(entries, out, seed, info)
     if shard is not None:
         shards.write_manifest(out, {"seed": seed, "shard": list(shard), "lesson": only,
-                                    "checks": shards.checks_digest(lessons), "submissions": digest,
+                                    "checks": run_info["checks"], "submissions": digest,
                                     "count": len(files), "settings": settings, "seconds": round(run_.seconds, 1),
                                     "notes": run_.notes, "skipped_files": skipped}, dict(zip(share, entries)))
+    shutil.rmtree(progress_dir, ignore_errors=True)      # the run is complete: the reports hold everything
     return run_
+
+
+def _save_progress(folder: Path, index: int, entry: Entry) -> None:
+    """One graded notebook, written atomically as soon as it is graded (``--resume`` reads these)."""
+    import json
+
+    from ..files import atomic_write
+
+    try:
+        atomic_write(folder / _progress_name(index, entry.student),
+                     json.dumps({"index": index, "entry": entry.to_json()}).encode("utf-8", "backslashreplace"))
+    except OSError:  # pragma: no cover - a full disk: the final reports still come
+        pass
 
 
 def merge(folders: list[str | Path], out: str | Path) -> GradeRun:
@@ -311,7 +427,8 @@ def merge(folders: list[str | Path], out: str | Path) -> GradeRun:
     out = fresh_out(Path(out))
     info = shards.merge_info(manifests)
     write_reports(entries, out, manifests[0]["seed"], info)
-    return GradeRun([r for e in entries for r in e.rows], info["seconds"], info["notes"], info["skipped_files"], out)
+    return GradeRun([r for e in entries for r in e.rows], info["seconds"], info["notes"], info["skipped_files"], out,
+                    isolation=str(info["settings"].get("isolation", "bubblewrap")))
 
 
 def _unique_ids(files: list[Path]) -> list[str]:
@@ -326,17 +443,6 @@ def _unique_ids(files: list[Path]) -> list[str]:
         seen.add(student)
         ids.append(student)
     return ids
-
-
-def _write_reports(run_: GradeRun, loaded: list[_Job], out: Path, seed: str, settings: dict,
-                   extra: dict | None = None) -> list[Entry]:
-    """The reports of ``run_`` (see :func:`.reports.write_reports`); returns each job's entry."""
-    entries = [Entry(job.student, clean_text(job.path.name), run_.student_rows(job.student), list(job.notes),
-                     job.review) for job in loaded]
-    info = {"seconds": round(run_.seconds, 1), "notebooks": len(loaded), "settings": settings,
-            "notes": run_.notes, "skipped_files": run_.skipped, **(extra or {})}
-    write_reports(entries, out, seed, info)
-    return entries
 
 
 # ------------------------------------------------------------------------------------ command line
@@ -369,6 +475,11 @@ def add_arguments(parser) -> None:
                              "the job's scratch folder. All jobs share that one user, so one notebook could "
                              "still disturb another's job while both run: for untrusted classes run each "
                              "submission in a container")
+    parser.add_argument("--isolation", choices=("auto", "bwrap", "none"), default="auto",
+                        help="run each job in a bubblewrap sandbox: auto (when bwrap works here; otherwise say loudly "
+                             "that jobs were not isolated), bwrap (refuse to grade without it), none")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run in --out (same seed; only unfinished notebooks are graded)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -385,9 +496,10 @@ def run(args) -> int:
         result = grade(args.submissions, args.out, jobs=args.jobs, cell_timeout=args.cell_timeout,
                        notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb, lessons_dir=args.lessons_dir,
                        seed=args.seed, run_as=args.run_as, max_output_kb=args.max_output_kb, lesson=args.lesson,
-                       shard=args.shard, progress=not args.no_progress)
+                       shard=args.shard, progress=not args.no_progress, isolation_mode=args.isolation,
+                       resume=args.resume)
         print(result.summary())
-    if result.out != Path(args.out):
+    if result.out != Path(args.out) and not getattr(args, "resume", False):
         print(f"{args.out} already holds a grading run, which is kept: this run's reports are in {result.out}.")
     print(f"Gradebook: {result.out / 'gradebook.csv'}; feedback: {result.out / 'feedback'}/")
     for s in result.skipped:

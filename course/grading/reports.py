@@ -90,6 +90,7 @@ class GradeRun:
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     out: Path | None = None          # the folder the reports went to (beside --out if that held a run)
+    isolation: str = "bubblewrap"    # how jobs were isolated ("none (why)" when they were not)
 
     def student_rows(self, student: str) -> list[Row]:
         return [r for r in self.rows if r.student == student]
@@ -109,7 +110,10 @@ class GradeRun:
         if exercises:
             text += (f"; {len(exercises)} exercise{'s' if len(exercises) != 1 else ''}: "
                      + ", ".join(f"{k} {s}" for s, k in counts.items()))
-        return text + "."
+        text += "."
+        if not self.isolation.startswith("bubblewrap"):
+            text += f" WARNING: jobs were NOT isolated ({self.isolation}); see grading.json."
+        return text
 
 
 STATUSES = ("passed", "failed", "not attempted", "error", "tampered", "invalid")

@@ -1,7 +1,12 @@
-"""The grading side channel: how the real checks report to the grader from inside a kernel.
+"""The self-check's side channel: how the real checks report from inside a kernel.
 
-The self-check and the grader run a notebook whose first cell (added by the grader, before any
-student code) calls :func:`arm`. It
+Grading does not use it any more: the grader's judge (:mod:`course.grading.judge`) decides every
+verdict in its own process, so nothing inside a student's kernel has to be trusted. What is left here
+serves the self-check (``python -m course check``, ``check.notebook()``), a student's own feedback on
+their own notebook, where catching an accidental redefinition matters and deliberate forgery only
+fools the student.
+
+The self-check runs a notebook whose first cell (added before any student code) calls :func:`arm`. It
 
 1. reads the grader's secret from a file named in the environment and deletes that file, and
    opens the results file;

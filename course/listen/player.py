@@ -53,14 +53,17 @@ def play(music, sample_rate: int = 16000, max_seconds: float = 30.0, *, backend:
         backend: synthesizer, see :func:`course.listen.synthesize`.
 
     Returns:
-        an ``IPython.display.Audio`` (with extra attributes ``clipped`` and ``seconds``).
+        an ``IPython.display.Audio`` (with extra attributes ``clipped``, ``seconds`` and ``music``, the
+        piece as a ``Music``).
     """
     from IPython.display import Audio
 
+    music = to_music(music, "play")
     audio, note = render_clip(music, sample_rate, max_seconds, backend=backend, what="play")
     if note:
         print(note)
     player = Audio(data=audio, rate=int(sample_rate), normalize=False)
     player.clipped = bool(note)
     player.seconds = len(audio) / int(sample_rate)
+    player.music = music
     return player

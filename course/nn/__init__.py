@@ -3,8 +3,9 @@
 - ``course.nn.rnn``         RNN, LSTM and GRU cells written from scratch (lesson 02); their one-step
                             formulas in ``course.nn.steps``
 - ``course.nn.melody``      an LSTM language model over melody tokens (lesson 03)
-- ``course.nn.polyphonic``  piano-roll LSTMs: independent Bernoulli and within-frame autoregressive (lesson 04);
-                            their batches of whole pieces in ``course.nn.rollbatches``
+- ``course.nn.polyphonic``  piano-roll LSTMs: independent Bernoulli and within-frame autoregressive (NADE, MADE)
+                            (lesson 04), and a Transformer over frames with a MADE output (the benchmarks); their
+                            batches of whole pieces in ``course.nn.rollbatches``
 - ``course.nn.attention``   scaled dot-product attention, masks, multi-head attention, positional encodings (lesson 05)
 - ``course.nn.transformer`` a decoder-only music Transformer with a key/value cache (lesson 06); its relative
                             position logits ("skewing") in ``course.nn.relative``

@@ -30,16 +30,20 @@ def solution() -> nbformat.NotebookNode:
 
 def light_lesson() -> nbformat.NotebookNode:
     """Lesson 00 with only what its exercises need: imports, the exercise cells, the check cells."""
-    sol = solution()
+    return light_copy(solution(), "# Lesson 00: Welcome (light)", "from course import check, music")
+
+
+def light_copy(sol, title: str, head: str, setup: bool = True) -> nbformat.NotebookNode:
+    """A lesson notebook ``sol`` cut down to a title, the code cell ``head``, its setup cell (if ``setup``),
+    its exercise cells and its check cells (the same check cells as the real lesson)."""
     keep = []
     for cell in sol.cells:
         if cell.cell_type != "code":
             continue
         src = cell.source
-        if nbs.is_check_cell(cell) or nbs.has_solution(src) or nbs.is_setup_cell(cell):
+        if nbs.is_check_cell(cell) or nbs.has_solution(src) or (setup and nbs.is_setup_cell(cell)):
             keep.append(copy.deepcopy(cell))
-    head = nbformat.v4.new_code_cell("from course import check, music")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Lesson 00: Welcome (light)"), head, *keep],
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(title), nbformat.v4.new_code_cell(head), *keep],
                                   metadata=copy.deepcopy(sol.metadata))
     for i, c in enumerate(nb.cells):
         c["id"] = f"light-{i}"
@@ -236,13 +240,14 @@ def attacks(lesson_nb) -> dict[str, object]:
 ATTACKS_EXPECTED = {
     "a1_finalizer": {"*": "failed", "melody_intervals": "passed"},       # the third exercise is left honest
     "a2_int_subclass": {"*": "failed", "melody_intervals": "passed"},
-    "a3_patch_course": {"pitch_range": "passed", "transpose_melody": "tampered",   # patched after pitch_range's check
-                        "melody_intervals": "tampered"},
-    "a4_patch_reference": {"*": "tampered"},
+    # the judge compares in the grader's process: patching the course in the job changes no verdict, so the
+    # wrong function fails on its own and the honest ones pass
+    "a3_patch_course": {"transpose_melody": "failed", "*": "passed"},
+    "a4_patch_reference": {"pitch_range": "failed", "*": "passed"},
     "a5_forged_recorder": {"*": "not attempted"},     # made on the stub: the forgery changes nothing
     "a6_kept_reference": {"pitch_range": "failed", "*": "passed"},
-    "nested_check": {"pitch_range": "tampered", "*": "passed"},
-    "second_run": {"pitch_range": "tampered", "*": "passed"},
+    "nested_check": {"*": "passed"},                 # its own answer is right; the check it calls inside counts for nothing
+    "second_run": {"pitch_range": "failed", "*": "passed"},   # (0, 0, ...) is wrong, whatever its finalizer does
     "a7_check_attributes": {"transpose_melody": "failed", "*": "passed"},
     "a8_closure_swap": {"*": "tampered"},             # the scan names .cell_contents; the verifier sees the swap
     "deep_cell": {"*": "passed"},
