@@ -95,14 +95,15 @@ def wrap(command: list[str], scratch: Path) -> list[str]:
     if bwrap is None:
         raise RuntimeError("bwrap is not installed")
     scratch = os.path.realpath(str(scratch))
-    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session"]
+    # the private /tmp first: what is bound below it afterwards (a virtual environment in /tmp) stays visible
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
     for p in visible_paths():
         if scratch == p or scratch.startswith(p.rstrip("/") + "/"):
             continue            # a folder that holds the scratch folders would show the other jobs' ones
         args += ["--ro-bind", p, p]
     args += _links()
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm",
-             "--bind", scratch, scratch, "--chdir", scratch, "--"]
+    args += ["--bind", scratch, scratch, "--chdir", scratch, "--"]
     return args + command
 
 
